@@ -1,0 +1,83 @@
+"""Turn ``async def handler(ws)`` into an ASGI application that runs each connection in a session."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ._types import ASGIApp, Receive, Scope, Send
+from ._websocket import WebSocket
+
+__all__ = ["websocket_app"]
+
+Handler = Callable[[WebSocket], Awaitable[None]]
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _not_found(send: Send) -> None:
+    body = b"Not Found"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode("ascii")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
+    """Wrap a handler into an ASGI application.
+
+    Each WebSocket connection gets a :class:`WebSocket` session (``async with``) in which
+    ``handler`` runs, so every exit path closes with its documented code. Lifespan events are
+    acknowledged, and plain HTTP requests get 404.
+
+    Args:
+        handler: ``async def handler(ws: WebSocket) -> None``.
+        **options: Keyword options for :class:`WebSocket` (``max_queued_messages``,
+            ``close_timeout``, ``shutdown_close_code``, ``shield_sends``).
+
+    Returns:
+        An ASGI 3 application.
+
+    Example::
+
+        async def echo(ws: trio_ws.WebSocket) -> None:
+            await ws.accept()
+            async for text in ws.iter_text():
+                await ws.send_text(text)
+
+        app = trio_ws.websocket_app(echo)
+    """
+    if not callable(handler):
+        raise TypeError(f"handler must be an async callable taking a WebSocket, not {handler!r}")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type == "websocket":
+            async with WebSocket(scope, receive, send, **options) as websocket:
+                await handler(websocket)
+        elif scope_type == "lifespan":
+            await _lifespan(receive, send)
+        elif scope_type == "http":
+            await _not_found(send)
+        else:
+            raise ValueError(f"unsupported ASGI scope type {scope_type!r}")
+
+    app.__name__ = getattr(handler, "__name__", "websocket_app")
+    app.__qualname__ = getattr(handler, "__qualname__", app.__name__)
+    app.__doc__ = getattr(handler, "__doc__", None)
+    return app

@@ -1,0 +1,777 @@
+"""The WebSocket connection: Starlette's API, plain or as a nursery-scoped session.
+
+Used plainly, :class:`WebSocket` is a thin layer over the ASGI ``receive`` and ``send``
+callables with Starlette's state machine, helpers and errors, and nothing else.
+
+Entered as a session (``async with websocket:``), the connection owns a nursery and takes
+over the receive side:
+
+* Only one task at a time calls the server's ``receive`` (the *reader*). When the server's
+  ``receive`` is a trio memory channel (Hypercorn's trio worker, :mod:`trio_ws.testing`),
+  a task inside ``receive_*`` reads it directly: no extra task hop on the hot path. Otherwise,
+  or while somebody waits for the disconnect, a *pump* task reads and queues messages in a
+  bounded inbox that receivers take from.
+* The disconnect never waits behind data: whoever reads it records the code and reason, marks
+  the client side finished, wakes waiters and cancels :meth:`WebSocket.cancel_on_disconnect`
+  scopes. Messages queued before it are still delivered first.
+* Before each send, pending messages are moved from the server's channel into the inbox without
+  blocking, so a send-only handler learns of the disconnect on its next send.
+* Leaving the session closes the connection with the code its exit path calls for (see
+  :meth:`WebSocket.__aexit__`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import trio
+
+from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketException
+from ._http import HTTPConnection
+from ._state import (
+    WebSocketState,
+    application_transition,
+    check_receive_allowed,
+    client_transition,
+    validate_accept,
+    validate_close,
+)
+from ._types import ASGIApp, Message, Receive, Scope, Send
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["SessionStatistics", "WebSocket"]
+
+_CONNECTING = WebSocketState.CONNECTING
+_CONNECTED = WebSocketState.CONNECTED
+_DISCONNECTED = WebSocketState.DISCONNECTED
+_RESPONSE = WebSocketState.RESPONSE
+
+_NORMAL_ENDS = (WebSocketDisconnect, WebSocketException)
+_NOT_ACCEPTED = 'WebSocket is not connected. Need to call "accept" first.'
+_BAD_MODE = 'The "mode" argument should be "text" or "binary".'
+
+
+@dataclass(frozen=True)
+class SessionStatistics:
+    """A snapshot of a session's counters, from :meth:`WebSocket.statistics`.
+
+    Attributes:
+        messages_received: Data messages taken from the server.
+        bytes_received: Their payload size (text counted in UTF-8).
+        messages_sent: Data messages handed to the server.
+        bytes_sent: Their payload size (text counted in UTF-8).
+        queued_in: Messages read from the server and waiting in the inbox.
+        max_queued_in: The inbox limit; the pump stops reading (backpressure) when it is full.
+        sending: Sends currently inside the server's ``send``.
+        receivers_waiting: Tasks waiting inside ``receive_*`` for someone else to read.
+        pump_running: Whether the pump task reads on the session's behalf.
+        helper_tasks: Tasks in the session's nursery, the pump included.
+        close_code: See :attr:`WebSocket.close_code`.
+        closed_by: See :attr:`WebSocket.closed_by`.
+    """
+
+    messages_received: int
+    bytes_received: int
+    messages_sent: int
+    bytes_sent: int
+    queued_in: int
+    max_queued_in: int
+    sending: int
+    receivers_waiting: int
+    pump_running: bool
+    helper_tasks: int
+    close_code: int | None
+    closed_by: Literal["client", "application"] | None
+
+
+def _offers_compression(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"sec-websocket-extensions" and b"permessage-deflate" in value.lower():
+            return True
+    return False
+
+
+class WebSocket(HTTPConnection):
+    """A WebSocket connection with Starlette's API.
+
+    Plain use behaves exactly like ``starlette.websockets.WebSocket``. ``async with websocket:``
+    turns it into a session (see the module documentation and :doc:`/cancellation`).
+
+    Args:
+        scope: The ASGI connection scope; its ``type`` must be ``"websocket"``.
+        receive: The ASGI ``receive`` callable.
+        send: The ASGI ``send`` callable.
+        max_queued_messages: Session only: how many received messages the inbox holds before
+            the pump stops reading from the server.
+        close_timeout: Session only: seconds that closing on exit may take, the client's
+            closing handshake included.
+        shutdown_close_code: Session only: the close code sent when the session is cancelled
+            from outside (server shutdown, an application timeout).
+        shield_sends: Session only: run each server ``send`` shielded from cancellation.
+            ``None`` (the default) shields when the client offered permessage-deflate, where
+            a frame dropped after compression would corrupt the stream; without compression an
+            interrupted send drops the whole frame, which is already safe, and shielding would
+            cost about 5 us per message.
+
+    Raises:
+        ValueError: The scope is not a WebSocket scope.
+    """
+
+    def __init__(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        max_queued_messages: int = 32,
+        close_timeout: float = 2.0,
+        shutdown_close_code: int = 1012,
+        shield_sends: bool | None = None,
+    ) -> None:
+        if scope.get("type") != "websocket":
+            raise ValueError(
+                f"WebSocket needs a scope of type 'websocket', not {scope.get('type')!r}"
+            )
+        super().__init__(scope)
+        if max_queued_messages < 1:
+            raise ValueError(f"max_queued_messages must be at least 1, not {max_queued_messages}")
+        validate_close(shutdown_close_code, None)
+        self._receive = receive
+        self._send = send
+        self.client_state = _CONNECTING
+        self.application_state = _CONNECTING
+        #: The close code: the one the application sent, or the client's if it closed first.
+        self.close_code: int | None = None
+        #: The close reason that goes with :attr:`close_code`.
+        self.close_reason: str = ""
+        #: Who closed first: ``"application"``, ``"client"``, or ``None`` while open.
+        self.closed_by: Literal["client", "application"] | None = None
+        self._max_queued = max_queued_messages
+        self._close_timeout = close_timeout
+        self._shutdown_code = shutdown_close_code
+        self._shield_option = shield_sends
+        # Session state; _inbox is None until the session is entered.
+        self._inbox: deque[Message] | None = None
+        self._nursery: trio.Nursery | None = None
+        self._nursery_manager: Any = None
+        self._nowait: Callable[[], Message] | None = None
+        self._shield = True
+        self._reading = False
+        self._waiters: trio.lowlevel.ParkingLot | None = None
+        self._disconnect: Message | None = None
+        self._disconnected: trio.Event | None = None
+        self._disconnect_scopes: set[trio.CancelScope] | None = None
+        self._pump_running = False
+        self._accepted = False
+        self._sending = 0
+        self._messages_in = self._bytes_in = self._messages_out = self._bytes_out = 0
+
+    # ------------------------------------------------------------------ receiving
+
+    async def receive(self) -> Message:
+        """Receive the next ASGI message, checking it against the state machine.
+
+        In a session, messages queued before the disconnect come first; after them every call
+        returns the disconnect message again.
+
+        Raises:
+            WebSocketDisconnected: Plain use only: the disconnect was already received.
+            RuntimeError: The server sent a message the current state does not allow.
+        """
+        inbox = self._inbox
+        if inbox is None:
+            state = self.client_state
+            if state is not _CONNECTED:
+                check_receive_allowed(state)
+            message = await self._receive()
+            message_type = message["type"]
+            if state is not _CONNECTED or message_type != "websocket.receive":
+                self.client_state = client_transition(state, message_type)
+                if message_type == "websocket.disconnect":
+                    self._record_disconnect(message)
+            return message
+        while True:
+            if inbox:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                message = inbox.popleft()
+                self._wake()  # the pump may wait for room
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return message
+            if self._disconnect is not None:
+                await trio.lowlevel.checkpoint()
+                return self._disconnect
+            if not self._reading and self._nowait is not None:
+                # Fast path: read the server's channel ourselves; a trio channel's receive
+                # loses nothing when cancelled.
+                self._reading = True
+                try:
+                    message = await self._receive()
+                finally:
+                    self._reading = False
+                    if self._waiters:
+                        self._waiters.unpark_all()
+                if message["type"] == "websocket.receive" and self.client_state is _CONNECTED:
+                    # The hot path, inlined from _incoming.
+                    self._messages_in += 1
+                    text = message.get("text")
+                    if text is None:
+                        self._bytes_in += len(message["bytes"])
+                    else:
+                        self._bytes_in += len(text) if text.isascii() else len(text.encode())
+                else:
+                    self._incoming(message)
+                return message
+            if self._waiters is None:
+                self._waiters = trio.lowlevel.ParkingLot()
+            await self._waiters.park()
+
+    def _record_disconnect(self, message: Message) -> None:
+        if self.closed_by is None:
+            self.closed_by = "client"
+            self.close_code = message.get("code", 1005)
+            self.close_reason = message.get("reason") or ""
+
+    def _incoming(self, message: Message) -> bool:
+        """Apply a message just read from the server; return whether it is data for a receiver."""
+        message_type = message["type"]
+        if message_type != "websocket.receive" or self.client_state is not _CONNECTED:
+            self.client_state = client_transition(self.client_state, message_type)
+        if message_type == "websocket.receive":
+            self._messages_in += 1
+            text = message.get("text")
+            if text is None:
+                self._bytes_in += len(message["bytes"])
+            else:
+                self._bytes_in += len(text) if text.isascii() else len(text.encode())
+            return True
+        if message_type == "websocket.disconnect":
+            self._on_disconnect(message)
+            return False
+        return True  # websocket.connect
+
+    def _on_disconnect(self, message: Message) -> None:
+        self._disconnect = message
+        self._record_disconnect(message)
+        if self._disconnected is not None:
+            self._disconnected.set()
+        if self._disconnect_scopes:
+            for scope in self._disconnect_scopes:
+                scope.cancel()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiters:
+            self._waiters.unpark_all()
+
+    async def _pump(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None
+        self._pump_running = True
+        try:
+            while self._disconnect is None:
+                if self._reading or len(inbox) >= self._max_queued:
+                    if self._waiters is None:
+                        self._waiters = trio.lowlevel.ParkingLot()
+                    await self._waiters.park()
+                    continue
+                self._reading = True
+                try:
+                    message = await self._receive()
+                finally:
+                    self._reading = False
+                if self._incoming(message):
+                    inbox.append(message)
+                self._wake()
+        finally:
+            self._pump_running = False
+
+    def _drain_nowait(self, message: Message) -> None:
+        """Queue ``message`` and whatever else the server already has, without blocking."""
+        inbox = self._inbox
+        receive_nowait = self._nowait
+        assert inbox is not None and receive_nowait is not None
+        while self._incoming(message):
+            inbox.append(message)
+            self._wake()
+            if len(inbox) >= self._max_queued:
+                return
+            try:
+                message = receive_nowait()
+            except trio.WouldBlock:
+                return
+
+    def _raise_on_disconnect(self, message: Message) -> None:
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message["code"], message.get("reason"))
+
+    async def receive_text(self) -> str:
+        """Receive a text message.
+
+        Raises:
+            WebSocketDisconnect: The client disconnected.
+            WebSocketDisconnected: The connection is not accepted, or already closed.
+        """
+        if self.application_state is not _CONNECTED:
+            raise WebSocketDisconnected(_NOT_ACCEPTED)
+        message = await self.receive()
+        self._raise_on_disconnect(message)
+        return cast(str, message["text"])
+
+    async def receive_bytes(self) -> bytes:
+        """Receive a binary message.
+
+        Raises:
+            WebSocketDisconnect: The client disconnected.
+            WebSocketDisconnected: The connection is not accepted, or already closed.
+        """
+        if self.application_state is not _CONNECTED:
+            raise WebSocketDisconnected(_NOT_ACCEPTED)
+        message = await self.receive()
+        self._raise_on_disconnect(message)
+        return cast(bytes, message["bytes"])
+
+    async def receive_json(self, mode: str = "text") -> Any:
+        """Receive a message and decode it as JSON.
+
+        Args:
+            mode: ``"text"`` to read a text message, ``"binary"`` for UTF-8 in a binary one.
+
+        Raises:
+            RuntimeError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+            WebSocketDisconnect: The client disconnected.
+            WebSocketDisconnected: The connection is not accepted, or already closed.
+        """
+        if mode not in {"text", "binary"}:
+            raise RuntimeError(_BAD_MODE)
+        if self.application_state is not _CONNECTED:
+            raise WebSocketDisconnected(_NOT_ACCEPTED)
+        message = await self.receive()
+        self._raise_on_disconnect(message)
+        text = message["text"] if mode == "text" else message["bytes"].decode("utf-8")
+        return json.loads(text)
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Yield text messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield binary messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_json(self) -> AsyncIterator[Any]:
+        """Yield JSON-decoded text messages until the client disconnects."""
+        try:
+            while True:
+                yield await self.receive_json()
+        except WebSocketDisconnect:
+            pass
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, message: Message) -> None:
+        """Send an ASGI message, checking it against the state machine.
+
+        In a session, a data send after the client left raises :class:`WebSocketDisconnect`
+        at once (Hypercorn would drop it silently), a second ``websocket.close`` is ignored,
+        and accept and close are validated first.
+
+        Raises:
+            RuntimeError: The message type is not allowed in the current state.
+            WebSocketDisconnected: The application already closed.
+            WebSocketDisconnect: The server's ``send`` raised :class:`OSError` (code 1006), or,
+                in a session, the client has left.
+            ValueError: Session only: an invalid accept or close (see :meth:`accept`,
+                :meth:`close`).
+        """
+        if self._inbox is not None:
+            await self._session_send(message)
+            return
+        state = self.application_state
+        message_type = message["type"]
+        if state is not _CONNECTED or message_type != "websocket.send":
+            new_state = application_transition(state, message_type, message.get("more_body", False))
+            if message_type == "websocket.close":
+                self._note_close(message)
+            elif message_type == "websocket.accept":
+                self._accepted = True
+            self.application_state = new_state
+        if state is _CONNECTED:
+            try:
+                await self._send(message)
+            except OSError:
+                self.application_state = _DISCONNECTED
+                raise WebSocketDisconnect(code=1006) from None
+        else:
+            await self._send(message)
+
+    def _note_close(self, message: Message) -> None:
+        if self.closed_by is None:
+            self.closed_by = "application"
+            self.close_code = message.get("code", 1000)
+            self.close_reason = message.get("reason") or ""
+
+    async def _session_send(self, message: Message) -> None:
+        message_type = message["type"]
+        if message_type == "websocket.send":
+            receive_nowait = self._nowait
+            if self._disconnect is None and receive_nowait is not None and not self._reading:
+                # Whatever the server has queued, its disconnect included, goes to the inbox.
+                try:
+                    pending = receive_nowait()
+                except trio.WouldBlock:
+                    pass
+                else:
+                    self._drain_nowait(pending)
+            if self._disconnect is not None and self.application_state is _CONNECTED:
+                await trio.lowlevel.checkpoint()
+                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+            if self.application_state is not _CONNECTED:
+                # Let the state machine raise Starlette's error.
+                application_transition(self.application_state, message_type)
+            self._sending += 1
+            try:
+                if self._shield:
+                    with trio.CancelScope(shield=True):
+                        await self._send(message)
+                else:
+                    await self._send(message)
+            except OSError:
+                raise WebSocketDisconnect(code=1006) from None
+            finally:
+                self._sending -= 1
+            self._messages_out += 1
+            text = message.get("text")
+            if text is None:
+                self._bytes_out += len(message["bytes"])
+            else:
+                self._bytes_out += len(text) if text.isascii() else len(text.encode())
+            return
+        state = self.application_state
+        if message_type == "websocket.close":
+            if state is _DISCONNECTED or (state is _CONNECTED and self._disconnect is not None):
+                return  # closing twice, or after the client left, is a no-op in a session
+            validate_close(message.get("code", 1000), message.get("reason"))
+        elif message_type == "websocket.accept":
+            validate_accept(
+                self.scope.get("subprotocols", ()),
+                message.get("subprotocol"),
+                message.get("headers") or (),
+            )
+        new_state = application_transition(state, message_type, message.get("more_body", False))
+        if message_type == "websocket.close":
+            self._note_close(message)
+        elif message_type == "websocket.accept":
+            self._accepted = True
+        self.application_state = new_state
+        try:
+            with trio.CancelScope(shield=True):
+                await self._send(message)
+        except OSError:
+            raise WebSocketDisconnect(code=1006) from None
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Accept the connection, first waiting for the client's connect message.
+
+        Args:
+            subprotocol: The subprotocol to select; in a session it must be one the client
+                offered.
+            headers: Extra response headers as ``(name, value)`` byte pairs.
+
+        Raises:
+            ValueError: Session only: ``subprotocol`` was not offered, or ``headers`` set
+                ``Sec-WebSocket-Protocol``.
+        """
+        headers = headers or []
+        if self.client_state is _CONNECTING:
+            await self.receive()
+        await self.send(
+            {"type": "websocket.accept", "subprotocol": subprotocol, "headers": headers}
+        )
+
+    async def send_text(self, data: str) -> None:
+        """Send a text message."""
+        message = {"type": "websocket.send", "text": data}
+        await (self.send(message) if self._inbox is None else self._session_send(message))
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Send a binary message."""
+        message = {"type": "websocket.send", "bytes": data}
+        await (self.send(message) if self._inbox is None else self._session_send(message))
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Encode ``data`` as compact JSON (non-ASCII kept as is) and send it.
+
+        Args:
+            data: Anything :func:`json.dumps` accepts.
+            mode: ``"text"`` for a text message, ``"binary"`` for UTF-8 in a binary one.
+
+        Raises:
+            RuntimeError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+        """
+        if mode not in {"text", "binary"}:
+            raise RuntimeError(_BAD_MODE)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            await self.send({"type": "websocket.send", "text": text})
+        else:
+            await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection (before ``accept``, deny it with HTTP 403).
+
+        In a session, closing again or after the client left does nothing.
+
+        Raises:
+            ValueError: Session only: ``code`` cannot be sent or ``reason`` is too long.
+        """
+        await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
+
+    async def send_denial_response(self, response: ASGIApp) -> None:
+        """Deny the connection with an HTTP response, before ``accept``.
+
+        Args:
+            response: Any ASGI application that sends one HTTP response, such as a Starlette
+                ``Response``; its ``http.response.*`` messages go out as
+                ``websocket.http.response.*``.
+
+        Raises:
+            RuntimeError: The server lacks the ``websocket.http.response`` extension.
+        """
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            await response(self.scope, self.receive, self.send)
+        else:
+            raise RuntimeError(
+                "The server doesn't support the Websocket Denial Response extension."
+            )
+
+    # ------------------------------------------------------------------ session
+
+    async def __aenter__(self) -> Self:
+        """Enter the session: open the connection's nursery and take over receiving."""
+        if self._inbox is not None or self._nursery_manager is not None:
+            raise RuntimeError("this WebSocket session was already entered")
+        owner = getattr(self._receive, "__self__", None)
+        if isinstance(owner, trio.MemoryReceiveChannel) and (
+            getattr(self._receive, "__func__", None) is trio.MemoryReceiveChannel.receive
+        ):
+            self._nowait = owner.receive_nowait
+        option = self._shield_option
+        self._shield = _offers_compression(self.scope) if option is None else option
+        self._nursery_manager = trio.open_nursery()
+        self._nursery = await self._nursery_manager.__aenter__()
+        self._inbox = deque()
+        if self.client_state is _DISCONNECTED:
+            self._disconnect = {"type": "websocket.disconnect", "code": self.close_code or 1005}
+        elif self._nowait is None:
+            # The server's receive may not be cancel-safe: only the pump calls it.
+            self._start_pump()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """Leave the session: stop helper tasks, then close with the exit path's code.
+
+        ======================================  ==========================================
+        how the body ended                      what the client sees, what propagates
+        ======================================  ==========================================
+        returned (after accept)                 close 1000
+        returned before accept                  denial (HTTP 403)
+        :class:`WebSocketDisconnect`            nothing to send; suppressed
+        :class:`WebSocketException`             close with its code and reason; suppressed
+        any other exception (body or helper)    close 1011; the exception propagates
+        cancelled from outside                  close ``shutdown_close_code`` (1012); the
+                                                cancellation propagates
+        ======================================  ==========================================
+
+        Closing is shielded and time-boxed by ``close_timeout``, and waits for the client's
+        closing handshake so the server's queue never fills up behind a finished handler.
+        """
+        nursery = cast(trio.Nursery, self._nursery)
+        nursery.cancel_scope.cancel()
+        helper_errors: BaseExceptionGroup[BaseException] | None = None
+        try:
+            await self._nursery_manager.__aexit__(exc_type, exc, tb)
+        except BaseExceptionGroup as group:
+            _, helper_errors = group.split(
+                lambda e: e is exc or isinstance(e, (WebSocketDisconnect, trio.Cancelled))
+            )
+        # Outside the nursery now: an enclosing scope that is still cancelled means the
+        # cancellation came from outside; otherwise our nursery cancelled the body because
+        # a helper task ended with an error or a disconnect.
+        cancelled = isinstance(exc, trio.Cancelled)
+        from_outside = cancelled and trio.current_effective_deadline() == -math.inf
+        closing: WebSocketException | None = None
+        if helper_errors is not None:
+            closing_group, helper_errors = helper_errors.split(WebSocketException)
+            if closing_group is not None:
+                closing = cast(WebSocketException, _first_leaf(closing_group))
+        if isinstance(exc, WebSocketException):
+            closing = exc
+        ends_normally = exc is None or cancelled or isinstance(exc, _NORMAL_ENDS)
+        if from_outside:
+            code, reason = self._shutdown_code, ""
+        elif helper_errors is not None or not ends_normally:
+            code, reason = 1011, ""
+        elif closing is not None:
+            code, reason = closing.code, closing.reason
+        else:
+            code, reason = 1000, ""
+        await self._close_for_exit(code, reason)
+        if helper_errors is not None:
+            if ends_normally and not from_outside:
+                raise helper_errors
+            assert exc is not None
+            raise BaseExceptionGroup("WebSocket session failed", [exc, *helper_errors.exceptions])
+        if from_outside:
+            return False
+        return ends_normally
+
+    async def _close_for_exit(self, code: int, reason: str) -> None:
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self._close_timeout
+            state = self.application_state
+            if self._disconnect is None:
+                if state is _CONNECTING:
+                    await self._send({"type": "websocket.close", "code": 1000, "reason": ""})
+                    self.application_state = _DISCONNECTED
+                    self.closed_by = self.closed_by or "application"
+                    return  # a denied client gets no WebSocket, so there is nothing to drain
+                if state is _CONNECTED:
+                    if code != 1000 or reason:
+                        try:
+                            validate_close(code, reason)
+                        except ValueError:
+                            code, reason = 1011, ""
+                    message = {"type": "websocket.close", "code": code, "reason": reason}
+                    self._note_close(message)
+                    self.application_state = _DISCONNECTED
+                    try:
+                        await self._send(message)
+                    except OSError:
+                        return
+                if not self._accepted:
+                    return
+                while self._disconnect is None:
+                    self._incoming(await self._receive())
+        if scope.cancelled_caught and self._disconnect is None:
+            # The client never finished the closing handshake within close_timeout.
+            self._inbox = deque()
+
+    def _start_pump(self) -> None:
+        if not self._pump_running and self._disconnect is None:
+            self._pump_running = True
+            cast(trio.Nursery, self._nursery).start_soon(self._pump, name="trio_ws pump")
+
+    def _session(self, what: str) -> trio.Nursery:
+        if self._nursery is None or self._inbox is None:
+            raise RuntimeError(f'{what} needs a session: use "async with websocket:"')
+        return self._nursery
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Start ``fn(*args)`` in the session's nursery; it is cancelled when the session ends.
+
+        Raises:
+            RuntimeError: Not in a session.
+        """
+        self._session("start_soon").start_soon(fn, *args)
+
+    async def start(self, fn: Callable[..., Awaitable[object]], *args: object) -> Any:
+        """Start ``fn(*args)`` in the session's nursery and wait until it reports started.
+
+        Works like :meth:`trio.Nursery.start`: ``fn`` must accept ``task_status``.
+
+        Raises:
+            RuntimeError: Not in a session.
+        """
+        return await self._session("start").start(fn, *args)
+
+    @contextmanager
+    def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope that is cancelled when the client disconnects.
+
+        The cancellation is absorbed when the ``with`` block exits, so the code after it runs
+        normally; check ``scope.cancelled_caught`` to tell the two endings apart.
+
+        Raises:
+            RuntimeError: Not in a session.
+        """
+        self._session("cancel_on_disconnect")
+        with trio.CancelScope() as scope:
+            if self._disconnect is not None:
+                scope.cancel()
+                yield scope
+                return
+            if self._disconnect_scopes is None:
+                self._disconnect_scopes = set()
+            self._disconnect_scopes.add(scope)
+            self._start_pump()
+            try:
+                yield scope
+            finally:
+                self._disconnect_scopes.discard(scope)
+
+    async def wait_disconnected(self) -> None:
+        """Wait until the client has disconnected.
+
+        Raises:
+            RuntimeError: Not in a session.
+        """
+        self._session("wait_disconnected")
+        if self._disconnect is not None:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._disconnected is None:
+            self._disconnected = trio.Event()
+        self._start_pump()
+        await self._disconnected.wait()
+
+    def statistics(self) -> SessionStatistics:
+        """Return a snapshot of the session's counters and queues."""
+        nursery = self._nursery
+        return SessionStatistics(
+            messages_received=self._messages_in,
+            bytes_received=self._bytes_in,
+            messages_sent=self._messages_out,
+            bytes_sent=self._bytes_out,
+            queued_in=len(self._inbox) if self._inbox is not None else 0,
+            max_queued_in=self._max_queued,
+            sending=self._sending,
+            receivers_waiting=len(self._waiters) if self._waiters is not None else 0,
+            pump_running=self._pump_running,
+            helper_tasks=len(nursery.child_tasks) if nursery is not None else 0,
+            close_code=self.close_code,
+            closed_by=self.closed_by,
+        )
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
