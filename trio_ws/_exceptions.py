@@ -35,9 +35,6 @@ class WebSocketDisconnect(Exception):
         self.code = code
         self.reason = reason or ""
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
-
 
 class WebSocketDisconnected(RuntimeError):
     """The connection was used when it cannot be: after it ended, or before ``accept``."""
@@ -57,7 +54,6 @@ class WebSocketException(Exception):
     def __init__(self, code: int, reason: str | None = None) -> None:
         self.code = code
         self.reason = reason or ""
-        super().__init__(code, self.reason)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.reason}"

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ._exceptions import WebSocketDisconnected
 from .status import is_sendable_close_code
@@ -102,6 +103,25 @@ _CLIENT_ERRORS = _messages(CLIENT_TRANSITIONS)
 _APPLICATION_ERRORS = _messages(APPLICATION_TRANSITIONS)
 
 
+def _lookup(
+    allowed: Mapping[str, WebSocketState],
+    errors: Mapping[WebSocketState, str],
+    state: WebSocketState,
+    message_type: str,
+) -> WebSocketState:
+    try:
+        new_state = allowed.get(message_type)
+    except TypeError:
+        # An unhashable type: Starlette compares single expected types with ``!=`` (so the
+        # usual error) and several with a set (so the TypeError); do the same.
+        if len(allowed) > 1:
+            raise
+        new_state = None
+    if new_state is None:
+        raise RuntimeError(errors[state].format(message_type))
+    return new_state
+
+
 def client_transition(state: WebSocketState, message_type: str) -> WebSocketState:
     """Return the client state after ``receive`` returned a message of ``message_type``.
 
@@ -112,10 +132,7 @@ def client_transition(state: WebSocketState, message_type: str) -> WebSocketStat
     allowed = CLIENT_TRANSITIONS.get(state)
     if allowed is None:
         raise WebSocketDisconnected(_RECEIVE_FINISHED)
-    new_state = allowed.get(message_type)
-    if new_state is None:
-        raise RuntimeError(_CLIENT_ERRORS[state].format(message_type))
-    return new_state
+    return _lookup(allowed, _CLIENT_ERRORS, state, message_type)
 
 
 def check_receive_allowed(state: WebSocketState) -> None:
@@ -124,27 +141,25 @@ def check_receive_allowed(state: WebSocketState) -> None:
         raise WebSocketDisconnected(_RECEIVE_FINISHED)
 
 
-def application_transition(
-    state: WebSocketState, message_type: str, more_body: bool = False
-) -> WebSocketState:
-    """Return the application state after sending a message of ``message_type``.
+def application_transition(state: WebSocketState, message: Mapping[str, Any]) -> WebSocketState:
+    """Return the application state after sending ``message``.
+
+    The state is checked before the message is looked at, as Starlette does.
 
     Args:
         state: The current application state.
-        message_type: The ``type`` of the message being sent.
-        more_body: The message's ``more_body`` flag (only meaningful for response bodies).
+        message: The ASGI message being sent; its ``type`` and, for response bodies,
+            ``more_body`` decide the transition.
 
     Raises:
         WebSocketDisconnected: The application direction is already finished.
-        RuntimeError: ``message_type`` is not allowed in ``state``.
+        RuntimeError: The message's type is not allowed in ``state``.
     """
     allowed = APPLICATION_TRANSITIONS.get(state)
     if allowed is None:
         raise WebSocketDisconnected(_SEND_FINISHED)
-    new_state = allowed.get(message_type)
-    if new_state is None:
-        raise RuntimeError(_APPLICATION_ERRORS[state].format(message_type))
-    if new_state is _S.RESPONSE and state is _S.RESPONSE and not more_body:
+    new_state = _lookup(allowed, _APPLICATION_ERRORS, state, message["type"])
+    if new_state is _S.RESPONSE and state is _S.RESPONSE and not message.get("more_body", False):
         return _S.DISCONNECTED
     return new_state
 
@@ -188,10 +203,10 @@ def validate_accept(
         ValueError: ``subprotocol`` was not offered by the client, or ``headers`` set
             ``Sec-WebSocket-Protocol`` (the subprotocol argument is the only way to choose one).
     """
+    offered = list(offered)
     if subprotocol is not None and subprotocol not in offered:
         raise ValueError(
-            f"subprotocol {subprotocol!r} was not offered by the client "
-            f"(offered: {list(offered)!r})"
+            f"subprotocol {subprotocol!r} was not offered by the client (offered: {offered!r})"
         )
     for name, _value in headers:
         if name.lower() == b"sec-websocket-protocol":

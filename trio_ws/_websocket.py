@@ -407,22 +407,26 @@ class WebSocket(HTTPConnection):
             await self._session_send(message)
             return
         state = self.application_state
-        message_type = message["type"]
-        if state is not _CONNECTED or message_type != "websocket.send":
-            new_state = application_transition(state, message_type, message.get("more_body", False))
-            if message_type == "websocket.close":
-                self._note_close(message)
-            elif message_type == "websocket.accept":
-                self._accepted = True
-            self.application_state = new_state
+        if state is not _CONNECTED or message["type"] != "websocket.send":
+            self.application_state = self._transition(state, message)
         if state is _CONNECTED:
             try:
                 await self._send(message)
             except OSError:
                 self.application_state = _DISCONNECTED
-                raise WebSocketDisconnect(code=1006) from None
+                raise WebSocketDisconnect(code=1006)  # noqa: B904 (Starlette keeps the context)
         else:
             await self._send(message)
+
+    def _transition(self, state: WebSocketState, message: Message) -> WebSocketState:
+        """Check a non-data send against the state machine and note what it means."""
+        new_state = application_transition(state, message)
+        message_type = message["type"]
+        if message_type == "websocket.close":
+            self._note_close(message)
+        elif message_type == "websocket.accept":
+            self._accepted = True
+        return new_state
 
     def _note_close(self, message: Message) -> None:
         if self.closed_by is None:
@@ -447,7 +451,7 @@ class WebSocket(HTTPConnection):
                 raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
             if self.application_state is not _CONNECTED:
                 # Let the state machine raise Starlette's error.
-                application_transition(self.application_state, message_type)
+                application_transition(self.application_state, message)
             self._sending += 1
             try:
                 if self._shield:
@@ -456,7 +460,7 @@ class WebSocket(HTTPConnection):
                 else:
                     await self._send(message)
             except OSError:
-                raise WebSocketDisconnect(code=1006) from None
+                raise WebSocketDisconnect(code=1006)  # noqa: B904 (as in plain mode)
             finally:
                 self._sending -= 1
             self._messages_out += 1
@@ -477,17 +481,12 @@ class WebSocket(HTTPConnection):
                 message.get("subprotocol"),
                 message.get("headers") or (),
             )
-        new_state = application_transition(state, message_type, message.get("more_body", False))
-        if message_type == "websocket.close":
-            self._note_close(message)
-        elif message_type == "websocket.accept":
-            self._accepted = True
-        self.application_state = new_state
+        self.application_state = self._transition(state, message)
         try:
             with trio.CancelScope(shield=True):
                 await self._send(message)
         except OSError:
-            raise WebSocketDisconnect(code=1006) from None
+            raise WebSocketDisconnect(code=1006)  # noqa: B904 (as in plain mode)
 
     async def accept(
         self,
