@@ -598,3 +598,24 @@ async def test_body_error_and_helper_error_both_propagate(
             raise ValueError("body")  # raised before the helper's error cancels the body
     assert info.group_contains(KeyError)
     assert server.close_sent() == {"type": "websocket.close", "code": 1011, "reason": ""}
+
+
+async def test_websocket_exception_in_a_helper_closes_with_its_code(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def refuse() -> None:
+        raise WebSocketException(4008, "quota")
+
+    async with make_ws(server) as ws:
+        await ws.accept()
+        ws.start_soon(refuse)
+        await trio.sleep_forever()
+    assert server.close_sent() == {"type": "websocket.close", "code": 4008, "reason": "quota"}
+
+
+async def test_websocket_exception_before_accept_is_a_denial(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with make_ws(server):
+        raise WebSocketException(4003)
+    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]

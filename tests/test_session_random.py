@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import trio
 import trio.testing
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.session_fakes import FakeServer
 from trio_ws import WebSocket, WebSocketDisconnect, WebSocketState

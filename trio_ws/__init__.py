@@ -8,6 +8,8 @@ from ._datastructures import (
     URL as URL,
     Address as Address,
     Headers as Headers,
+    ImmutableMultiDict as ImmutableMultiDict,
+    MutableHeaders as MutableHeaders,
     QueryParams as QueryParams,
     State as State,
 )
@@ -27,6 +29,8 @@ for _obj in (
     URL,
     Address,
     Headers,
+    ImmutableMultiDict,
+    MutableHeaders,
     QueryParams,
     State,
     WebSocketDisconnect,

@@ -202,7 +202,7 @@ class URL:
 
     @property
     def netloc(self) -> str:
-        """The authority part: ``user:password@host:port``, or ``""``."""
+        """The authority part of the URL (``user:password@host:port``), or ``""``."""
         return self.components.netloc
 
     @property

@@ -32,8 +32,8 @@ class WebSocketDisconnect(Exception):
     """
 
     def __init__(self, code: int = 1000, reason: str | None = None) -> None:
-        self.code = code
-        self.reason = reason or ""
+        self.code: int = code
+        self.reason: str = reason or ""
 
 
 class WebSocketDisconnected(RuntimeError):
@@ -52,8 +52,8 @@ class WebSocketException(Exception):
     """
 
     def __init__(self, code: int, reason: str | None = None) -> None:
-        self.code = code
-        self.reason = reason or ""
+        self.code: int = code
+        self.reason: str = reason or ""
 
     def __str__(self) -> str:
         return f"{self.code}: {self.reason}"

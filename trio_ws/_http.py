@@ -57,7 +57,7 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
     ``state``) are computed on first access and then reused.
 
     The class is generic in the type of :attr:`state` (``WebSocket[MyState]``); it defaults
-    to :class:`~trio_ws._datastructures.State`.
+    to :class:`~trio_ws.State`.
 
     Attributes:
         scope: The ASGI scope this connection reads from.
@@ -98,8 +98,11 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         return len(self.scope)
 
     # Identity semantics, not Mapping's compare-the-contents ones.
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return object.__hash__(self)
 
     @property
     def app(self) -> Any:

@@ -57,9 +57,6 @@ class WebSocketState(enum.Enum):
     DISCONNECTED = 2
     RESPONSE = 3
 
-    # Members are singletons: hash by identity, in C, rather than by name in Python.
-    __hash__ = object.__hash__
-
 
 _S = WebSocketState
 

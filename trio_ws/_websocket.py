@@ -22,6 +22,7 @@ over the receive side:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import trio
 
 from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketException
-from ._http import HTTPConnection
+from ._http import HTTPConnection, StateT
 from ._state import (
     WebSocketState,
     application_transition,
@@ -103,7 +104,7 @@ def _offers_compression(scope: Scope) -> bool:
     return False
 
 
-class WebSocket(HTTPConnection):
+class WebSocket(HTTPConnection[StateT]):
     """A WebSocket connection with Starlette's API.
 
     Plain use behaves exactly like ``starlette.websockets.WebSocket``. ``async with websocket:``
@@ -124,6 +125,16 @@ class WebSocket(HTTPConnection):
             a frame dropped after compression would corrupt the stream; without compression an
             interrupted send drops the whole frame, which is already safe, and shielding would
             cost about 5 us per message.
+
+    Attributes:
+        client_state (WebSocketState): What the client has done, as seen through ``receive``.
+        application_state (WebSocketState): What the application has done, as seen through
+            ``send``.
+        close_code (int | None): The close code: the one the application sent, or the
+            client's if it closed first; ``None`` while open.
+        close_reason (str): The reason that goes with :attr:`close_code`.
+        closed_by (str | None): Who closed first: ``"application"``, ``"client"``, or
+            ``None`` while open.
 
     Raises:
         ValueError: The scope is not a WebSocket scope.
@@ -150,13 +161,10 @@ class WebSocket(HTTPConnection):
         validate_close(shutdown_close_code, None)
         self._receive = receive
         self._send = send
-        self.client_state = _CONNECTING
-        self.application_state = _CONNECTING
-        #: The close code: the one the application sent, or the client's if it closed first.
+        self.client_state: WebSocketState = _CONNECTING
+        self.application_state: WebSocketState = _CONNECTING
         self.close_code: int | None = None
-        #: The close reason that goes with :attr:`close_code`.
         self.close_reason: str = ""
-        #: Who closed first: ``"application"``, ``"client"``, or ``None`` while open.
         self.closed_by: Literal["client", "application"] | None = None
         self._max_queued = max_queued_messages
         self._close_timeout = close_timeout
@@ -279,6 +287,7 @@ class WebSocket(HTTPConnection):
         inbox = self._inbox
         assert inbox is not None
         self._pump_running = True
+        await trio.lowlevel.checkpoint()
         try:
             while self._disconnect is None:
                 if self._reading or len(inbox) >= self._max_queued:
@@ -362,7 +371,7 @@ class WebSocket(HTTPConnection):
         text = message["text"] if mode == "text" else message["bytes"].decode("utf-8")
         return json.loads(text)
 
-    async def iter_text(self) -> AsyncIterator[str]:
+    async def iter_text(self) -> AsyncIterator[str]:  # noqa: ASYNC911 (receive checkpoints)
         """Yield text messages until the client disconnects."""
         try:
             while True:
@@ -370,7 +379,7 @@ class WebSocket(HTTPConnection):
         except WebSocketDisconnect:
             pass
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    async def iter_bytes(self) -> AsyncIterator[bytes]:  # noqa: ASYNC911 (receive checkpoints)
         """Yield binary messages until the client disconnects."""
         try:
             while True:
@@ -378,7 +387,7 @@ class WebSocket(HTTPConnection):
         except WebSocketDisconnect:
             pass
 
-    async def iter_json(self) -> AsyncIterator[Any]:
+    async def iter_json(self) -> AsyncIterator[Any]:  # noqa: ASYNC911 (receive checkpoints)
         """Yield JSON-decoded text messages until the client disconnects."""
         try:
             while True:
@@ -473,6 +482,7 @@ class WebSocket(HTTPConnection):
         state = self.application_state
         if message_type == "websocket.close":
             if state is _DISCONNECTED or (state is _CONNECTED and self._disconnect is not None):
+                await trio.lowlevel.checkpoint()
                 return  # closing twice, or after the client left, is a no-op in a session
             validate_close(message.get("code", 1000), message.get("reason"))
         elif message_type == "websocket.accept":
@@ -653,36 +663,30 @@ class WebSocket(HTTPConnection):
             return False
         return ends_normally
 
-    async def _close_for_exit(self, code: int, reason: str) -> None:
+    async def _close_for_exit(self, code: int, reason: str) -> None:  # noqa: ASYNC910
+        # Shielded on purpose: it must run when cancelled. __aexit__ checkpointed before it.
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self._close_timeout
-            state = self.application_state
             if self._disconnect is None:
-                if state is _CONNECTING:
-                    await self._send({"type": "websocket.close", "code": 1000, "reason": ""})
-                    self.application_state = _DISCONNECTED
-                    self.closed_by = self.closed_by or "application"
-                    return  # a denied client gets no WebSocket, so there is nothing to drain
-                if state is _CONNECTED:
-                    if code != 1000 or reason:
-                        try:
-                            validate_close(code, reason)
-                        except ValueError:
-                            code, reason = 1011, ""
+                message: Message | None = None
+                if self.application_state is _CONNECTING:
+                    # A denial: servers answer a close before accept with HTTP 403.
+                    message = {"type": "websocket.close", "code": 1000, "reason": ""}
+                elif self.application_state is _CONNECTED:
+                    try:
+                        validate_close(code, reason)
+                    except ValueError:  # a WebSocketException with an unsendable code
+                        code, reason = 1011, ""
                     message = {"type": "websocket.close", "code": code, "reason": reason}
+                if message is not None:
                     self._note_close(message)
                     self.application_state = _DISCONNECTED
-                    try:
+                    with contextlib.suppress(OSError):
                         await self._send(message)
-                    except OSError:
-                        return
-                if not self._accepted:
-                    return
-                while self._disconnect is None:
+                # Wait for the client's half of the closing handshake, so the server's queue
+                # never fills up behind a finished handler (Hypercorn's would wedge).
+                while self._accepted and self._disconnect is None:
                     self._incoming(await self._receive())
-        if scope.cancelled_caught and self._disconnect is None:
-            # The client never finished the closing handshake within close_timeout.
-            self._inbox = deque()
 
     def _start_pump(self) -> None:
         if not self._pump_running and self._disconnect is None:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 #: The purpose of the connection was fulfilled.
 WS_1000_NORMAL_CLOSURE = 1000
-#: An endpoint is going away: server shutdown or a browser leaving the page.
+#: An endpoint is going away, as a server shutting down or a browser leaving the page.
 WS_1001_GOING_AWAY = 1001
 #: An endpoint received a frame that breaks the protocol.
 WS_1002_PROTOCOL_ERROR = 1002
 #: An endpoint received a type of data it cannot accept.
 WS_1003_UNSUPPORTED_DATA = 1003
-#: Reserved: reported when a close frame carried no code. Never sent.
+#: Reported when a close frame carried no code; reserved, never sent.
 WS_1005_NO_STATUS_RCVD = 1005
-#: Reserved: reported when the connection dropped without a close frame. Never sent.
+#: Reported when the connection dropped without a close frame; reserved, never sent.
 WS_1006_ABNORMAL_CLOSURE = 1006
 #: A message's data did not match its type (for example invalid UTF-8 or JSON).
 WS_1007_INVALID_FRAME_PAYLOAD_DATA = 1007
@@ -38,7 +38,7 @@ WS_1012_SERVICE_RESTART = 1012
 WS_1013_TRY_AGAIN_LATER = 1013
 #: A gateway received an invalid response from upstream.
 WS_1014_BAD_GATEWAY = 1014
-#: Reserved: reported when the TLS handshake failed. Never sent.
+#: Reported when the TLS handshake failed; reserved, never sent.
 WS_1015_TLS_HANDSHAKE = 1015
 
 HTTP_100_CONTINUE = 100

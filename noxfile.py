@@ -1,0 +1,112 @@
+"""Every check trio_ws runs, locally and in CI (``.ci/run`` calls plain ``nox``).
+
+Interpreters are looked up as ``python3.X`` on ``PATH``. With pyenv, export
+``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0`` first so that its shims resolve all four.
+
+    nox -l                 # list sessions
+    nox                    # everything CI runs
+    nox -s tests-3.13 -- -k accept -x
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
+nox.options.default_venv_backend = "virtualenv"
+nox.options.error_on_missing_interpreters = True  # a missing Python must never look green
+nox.options.reuse_existing_virtualenvs = False  # `nox -r` to reuse them locally
+nox.options.sessions = [
+    "tests-3.10",
+    "tests-3.11",
+    "tests-3.12",
+    "tests-3.13",
+    "lint",
+    "typing",
+    "docs",
+    "examples",
+]
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+TOOLS_PYTHON = "3.13"  # lint, docs (Sphinx 9 needs >= 3.11), examples
+TYPING_PYTHON = "3.10"  # = mypy's python_version: the <3.11 branches need exceptiongroup installed
+
+
+def _group(name: str) -> tuple[str, ...]:
+    return nox.project.dependency_groups(PYPROJECT, name)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite on one interpreter."""
+    session.install(".", *_group("test"))
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff, flake8-async's checkpoint rules, the import-layer contracts, extras == groups."""
+    _check_extras_match_groups(session)
+    session.install(*_group("lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    # ruff does not implement ASYNC910/911 (an async function must checkpoint on every path);
+    # the standalone flake8-async takes files, not directories.
+    package_files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "trio_ws").rglob("*.py"))
+    session.run("flake8-async", "--enable=ASYNC910,ASYNC911", *package_files)
+    # lint-imports analyses ./trio_ws from the working directory; no install needed.
+    session.run("lint-imports", "--no-cache")
+
+
+@nox.session(python=TYPING_PYTHON)
+def typing(session: nox.Session) -> None:
+    """mypy --strict, and pyright's completeness score of the public API."""
+    session.install(".", *_group("typing"))
+    session.run("mypy")
+    # Runs offline: the PyPI pyright wheel bundles pyright and uses the machine's node.
+    # Checks the installed copy of trio_ws, as users see it (py.typed included).
+    session.run("pyright", "--verifytypes", "trio_ws", "--ignoreexternal", *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Sphinx HTML, warnings as errors, nitpicky. Offline unless TRIO_WS_DOCS_OFFLINE=0."""
+    session.install(".", *_group("docs"))
+    out = ROOT / "docs" / "_build"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run(
+        "sphinx-build",
+        *("-W", "--keep-going", "-n", "-b", "html"),
+        "docs",
+        str(out / "html"),
+        env={"TRIO_WS_DOCS_OFFLINE": os.environ.get("TRIO_WS_DOCS_OFFLINE", "1")},
+    )
+
+
+@nox.session(python=TOOLS_PYTHON)
+def examples(session: nox.Session) -> None:
+    """The example apps, served by real Hypercorn and driven by a real client."""
+    session.install(".", *_group("test"))
+    session.run("python", "-m", "pytest", "-q", "tests/test_examples.py", *session.posargs)
+
+
+def _check_extras_match_groups(session: nox.Session) -> None:
+    from packaging.requirements import Requirement  # nox depends on packaging
+
+    def normalized(requirements: Iterable[str]) -> set[str]:
+        return {str(Requirement(requirement)) for requirement in requirements}
+
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    for name, requirements in extras.items():
+        if normalized(requirements) != normalized(_group(name)):
+            session.error(
+                f"pyproject.toml: extra {name!r} and dependency group {name!r} differ; "
+                "keep them identical"
+            )
