@@ -11,7 +11,9 @@ Interpreters are looked up as ``python3.X`` on ``PATH``. With pyenv, export
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,11 +34,35 @@ nox.options.sessions = [
     "examples",
 ]
 
+
+def _pyenv_pythons() -> None:
+    """Let pyenv's shims resolve python3.10 ... python3.13 when PYENV_VERSION is not set.
+
+    pyenv's shims answer only for the versions PYENV_VERSION (or `pyenv global`) names; name the
+    newest installed patch release of each interpreter nox needs, so plain `nox` works on a
+    machine where they are installed but not selected.
+    """
+    pyenv = shutil.which("pyenv")
+    if pyenv is None or os.environ.get("PYENV_VERSION"):
+        return
+    bare = subprocess.run(
+        [pyenv, "versions", "--bare"], capture_output=True, text=True, check=False
+    )
+    chosen: list[str] = []
+    for minor in PYTHONS:
+        found = [v for v in bare.stdout.split() if re.fullmatch(rf"{re.escape(minor)}\.\d+", v)]
+        if found:
+            chosen.append(max(found, key=lambda v: int(v.rsplit(".", 1)[1])))
+    if chosen:
+        os.environ["PYENV_VERSION"] = ":".join(chosen)
+
+
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 TOOLS_PYTHON = "3.13"  # lint, docs (Sphinx 9 needs >= 3.11), examples
 TYPING_PYTHON = "3.10"  # = mypy's python_version: the <3.11 branches need exceptiongroup installed
+_pyenv_pythons()
 
 
 def _group(name: str) -> tuple[str, ...]:

@@ -170,7 +170,8 @@ class WebSocket(HTTPConnection[StateT]):
         self._close_timeout = close_timeout
         self._shutdown_code = shutdown_close_code
         self._shield_option = shield_sends
-        # Session state; _inbox is None until the session is entered.
+        # Session state; _nursery is None until the session is entered, and the inbox is
+        # created when a message first has to wait in it (an idle session stays small).
         self._inbox: deque[Message] | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_manager: Any = None
@@ -198,8 +199,7 @@ class WebSocket(HTTPConnection[StateT]):
             WebSocketDisconnected: Plain use only: the disconnect was already received.
             RuntimeError: The server sent a message the current state does not allow.
         """
-        inbox = self._inbox
-        if inbox is None:
+        if self._nursery is None:
             state = self.client_state
             if state is not _CONNECTED:
                 check_receive_allowed(state)
@@ -211,6 +211,7 @@ class WebSocket(HTTPConnection[StateT]):
                     self._record_disconnect(message)
             return message
         while True:
+            inbox = self._inbox
             if inbox:
                 await trio.lowlevel.checkpoint_if_cancelled()
                 message = inbox.popleft()
@@ -284,8 +285,7 @@ class WebSocket(HTTPConnection[StateT]):
             self._waiters.unpark_all()
 
     async def _pump(self) -> None:
-        inbox = self._inbox
-        assert inbox is not None
+        inbox = self._get_inbox()
         self._pump_running = True
         await trio.lowlevel.checkpoint()
         try:
@@ -306,11 +306,16 @@ class WebSocket(HTTPConnection[StateT]):
         finally:
             self._pump_running = False
 
+    def _get_inbox(self) -> deque[Message]:
+        if self._inbox is None:
+            self._inbox = deque()
+        return self._inbox
+
     def _drain_nowait(self, message: Message) -> None:
         """Queue ``message`` and whatever else the server already has, without blocking."""
-        inbox = self._inbox
+        inbox = self._get_inbox()
         receive_nowait = self._nowait
-        assert inbox is not None and receive_nowait is not None
+        assert receive_nowait is not None
         while self._incoming(message):
             inbox.append(message)
             self._wake()
@@ -412,7 +417,7 @@ class WebSocket(HTTPConnection[StateT]):
             ValueError: Session only: an invalid accept or close (see :meth:`accept`,
                 :meth:`close`).
         """
-        if self._inbox is not None:
+        if self._nursery is not None:
             await self._session_send(message)
             return
         state = self.application_state
@@ -524,12 +529,12 @@ class WebSocket(HTTPConnection[StateT]):
     async def send_text(self, data: str) -> None:
         """Send a text message."""
         message = {"type": "websocket.send", "text": data}
-        await (self.send(message) if self._inbox is None else self._session_send(message))
+        await (self.send(message) if self._nursery is None else self._session_send(message))
 
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary message."""
         message = {"type": "websocket.send", "bytes": data}
-        await (self.send(message) if self._inbox is None else self._session_send(message))
+        await (self.send(message) if self._nursery is None else self._session_send(message))
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Encode ``data`` as compact JSON (non-ASCII kept as is) and send it.
@@ -581,7 +586,7 @@ class WebSocket(HTTPConnection[StateT]):
 
     async def __aenter__(self) -> Self:
         """Enter the session: open the connection's nursery and take over receiving."""
-        if self._inbox is not None or self._nursery_manager is not None:
+        if self._nursery_manager is not None:
             raise RuntimeError("this WebSocket session was already entered")
         owner = getattr(self._receive, "__self__", None)
         if isinstance(owner, trio.MemoryReceiveChannel) and (
@@ -592,7 +597,6 @@ class WebSocket(HTTPConnection[StateT]):
         self._shield = _offers_compression(self.scope) if option is None else option
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
-        self._inbox = deque()
         if self.client_state is _DISCONNECTED:
             self._disconnect = {"type": "websocket.disconnect", "code": self.close_code or 1005}
         elif self._nowait is None:
@@ -694,7 +698,7 @@ class WebSocket(HTTPConnection[StateT]):
             cast(trio.Nursery, self._nursery).start_soon(self._pump, name="trio_ws pump")
 
     def _session(self, what: str) -> trio.Nursery:
-        if self._nursery is None or self._inbox is None:
+        if self._nursery is None:
             raise RuntimeError(f'{what} needs a session: use "async with websocket:"')
         return self._nursery
 
@@ -764,7 +768,7 @@ class WebSocket(HTTPConnection[StateT]):
             bytes_received=self._bytes_in,
             messages_sent=self._messages_out,
             bytes_sent=self._bytes_out,
-            queued_in=len(self._inbox) if self._inbox is not None else 0,
+            queued_in=len(self._inbox or ()),
             max_queued_in=self._max_queued,
             sending=self._sending,
             receivers_waiting=len(self._waiters) if self._waiters is not None else 0,
