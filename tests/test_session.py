@@ -194,7 +194,7 @@ async def test_inbox_is_bounded_and_pump_applies_backpressure(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     server = FakeServer(channel_receive=False, queue_size=5)
-    async with make_ws(server, max_queued_messages=4) as ws:
+    async with make_ws(server, max_queued_messages=4, on_inbox_full="block") as ws:
         await ws.accept()
         for i in range(9):
             await server.client_text(str(i))
@@ -203,6 +203,54 @@ async def test_inbox_is_bounded_and_pump_applies_backpressure(
         assert stats.queued_in == 4
         assert stats.pump_running
         assert [await ws.receive_text() for _ in range(9)] == [str(i) for i in range(9)]
+
+
+@pytest.mark.parametrize("channel_receive", [True, False])
+async def test_full_inbox_closes_1008_by_default(
+    channel_receive: bool, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = FakeServer(channel_receive=channel_receive, queue_size=10)
+    async with make_ws(server, max_queued_messages=4) as ws:
+        await ws.accept()
+        for i in range(6):
+            await server.client_text(str(i))
+        with ws.cancel_on_disconnect() as scope:  # nobody receives: the pump reads ahead
+            await trio.sleep_forever()
+        assert scope.cancelled_caught
+        assert (ws.close_code, ws.closed_by) == (1008, "application")
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.send_text("late")
+        assert (info.value.code, info.value.reason) == (1008, "too many unread messages")
+        # What was queued before the overflow is still delivered, then the disconnect.
+        assert [t async for t in ws.iter_text()] == ["0", "1", "2", "3"]
+        assert ws.statistics().queued_in == 0
+    assert server.close_sent() == {
+        "type": "websocket.close",
+        "code": 1008,
+        "reason": "too many unread messages",
+    }
+    assert ws.client_state is WebSocketState.DISCONNECTED  # the client answered the close
+
+
+async def test_send_only_handler_overflow_is_seen_on_send(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = FakeServer(channel_receive=True, queue_size=10)
+    async with make_ws(server, max_queued_messages=3) as ws:
+        await ws.accept()
+        for i in range(8):
+            await server.client_text(str(i))
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.send_text("tick")
+        assert info.value.code == 1008
+        assert ws.statistics().queued_in == 3
+    assert server.data_sent() == []
+
+
+def test_on_inbox_full_is_checked() -> None:
+    server = FakeServer()
+    with pytest.raises(ValueError, match="'drop'"):
+        WebSocket(server.scope, server.receive, server.send, on_inbox_full="drop")  # type: ignore[arg-type]
 
 
 async def test_shielded_send_goes_out_whole_when_cancelled(

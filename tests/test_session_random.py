@@ -77,6 +77,7 @@ def test_random_cancellation_loses_and_duplicates_nothing(
                 server.receive,
                 server.send,
                 max_queued_messages=max_queued,
+                on_inbox_full="block",  # backpressure: nothing may be dropped
             ) as ws:
                 await ws.accept()
                 for number, (kind, deadline) in enumerate(operations):

@@ -60,6 +60,9 @@ _DISCONNECTED = WebSocketState.DISCONNECTED
 _RESPONSE = WebSocketState.RESPONSE
 
 _NORMAL_ENDS = (WebSocketDisconnect, WebSocketException)
+# Cancelled from outside, the closing handshake waits only while messages keep coming this often.
+_QUIET_LIMIT = 0.2
+_OVERFLOW_REASON = "too many unread messages"
 _NOT_ACCEPTED = 'WebSocket is not connected. Need to call "accept" first.'
 _BAD_MODE = 'The "mode" argument should be "text" or "binary".'
 
@@ -74,7 +77,7 @@ class SessionStatistics:
         messages_sent: Data messages handed to the server.
         bytes_sent: Their payload size (text counted in UTF-8).
         queued_in: Messages read from the server and waiting in the inbox.
-        max_queued_in: The inbox limit; the pump stops reading (backpressure) when it is full.
+        max_queued_in: The inbox limit (``max_queued_messages``).
         sending: Sends currently inside the server's ``send``.
         receivers_waiting: Tasks waiting inside ``receive_*`` for someone else to read.
         pump_running: Whether the pump task reads on the session's behalf.
@@ -114,8 +117,14 @@ class WebSocket(HTTPConnection[StateT]):
         scope: The ASGI connection scope; its ``type`` must be ``"websocket"``.
         receive: The ASGI ``receive`` callable.
         send: The ASGI ``send`` callable.
-        max_queued_messages: Session only: how many received messages the inbox holds before
-            the pump stops reading from the server.
+        max_queued_messages: Session only: how many messages read ahead from the server (to
+            watch for the disconnect) the inbox holds for receivers.
+        on_inbox_full: Session only: what happens when the client sends more than that while
+            nobody receives. ``"close"`` (the default) closes the connection with 1008 and the
+            application sees a disconnect with that code, so the server's queue keeps draining
+            and the client's own disconnect can never hide behind unread data. ``"block"``
+            stops reading instead (backpressure): kind to slow readers, but until the
+            application reads again it cannot learn that the client left.
         close_timeout: Session only: seconds that closing on exit may take, the client's
             closing handshake included.
         shutdown_close_code: Session only: the close code sent when the session is cancelled
@@ -147,6 +156,7 @@ class WebSocket(HTTPConnection[StateT]):
         send: Send,
         *,
         max_queued_messages: int = 32,
+        on_inbox_full: Literal["close", "block"] = "close",
         close_timeout: float = 2.0,
         shutdown_close_code: int = 1012,
         shield_sends: bool | None = None,
@@ -166,7 +176,10 @@ class WebSocket(HTTPConnection[StateT]):
         self.close_code: int | None = None
         self.close_reason: str = ""
         self.closed_by: Literal["client", "application"] | None = None
+        if on_inbox_full not in ("close", "block"):
+            raise ValueError(f'on_inbox_full must be "close" or "block", not {on_inbox_full!r}')
         self._max_queued = max_queued_messages
+        self._block_when_full = on_inbox_full == "block"
         self._close_timeout = close_timeout
         self._shutdown_code = shutdown_close_code
         self._shield_option = shield_sends
@@ -271,6 +284,8 @@ class WebSocket(HTTPConnection[StateT]):
         return True  # websocket.connect
 
     def _on_disconnect(self, message: Message) -> None:
+        if self._disconnect is not None:
+            return  # the client's reply after an overflow close: the app already knows
         self._disconnect = message
         self._record_disconnect(message)
         if self._disconnected is not None:
@@ -290,7 +305,7 @@ class WebSocket(HTTPConnection[StateT]):
         await trio.lowlevel.checkpoint()
         try:
             while self._disconnect is None:
-                if self._reading or len(inbox) >= self._max_queued:
+                if self._reading or (self._block_when_full and len(inbox) >= self._max_queued):
                     if self._waiters is None:
                         self._waiters = trio.lowlevel.ParkingLot()
                     await self._waiters.park()
@@ -301,10 +316,41 @@ class WebSocket(HTTPConnection[StateT]):
                 finally:
                     self._reading = False
                 if self._incoming(message):
-                    inbox.append(message)
+                    self._queue(message)
                 self._wake()
         finally:
             self._pump_running = False
+
+    def _queue(self, message: Message) -> bool:
+        """Put a data message in the inbox; return whether another may follow it."""
+        inbox = self._get_inbox()
+        if len(inbox) >= self._max_queued:
+            self._overflow()  # only reached with on_inbox_full="close"
+            return False
+        inbox.append(message)
+        self._wake()
+        return not self._block_when_full or len(inbox) < self._max_queued
+
+    def _overflow(self) -> None:
+        """The client sent more than the inbox holds while nobody read: end the conversation.
+
+        The application sees a disconnect with code 1008 at once (after the messages already
+        queued); a helper task sends the close frame and discards what the client still sends,
+        until its side of the closing handshake, so the server's queue keeps draining.
+        """
+        close = {"type": "websocket.close", "code": 1008, "reason": _OVERFLOW_REASON}
+        self._note_close(close)
+        self._on_disconnect({**close, "type": "websocket.disconnect"})
+        cast(trio.Nursery, self._nursery).start_soon(self._close_after_overflow, close)
+
+    async def _close_after_overflow(self, close: Message) -> None:  # noqa: ASYNC910
+        # Shielded on purpose: the close must go out even as the session ends.
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + self._close_timeout
+            with contextlib.suppress(OSError):
+                await self._send(close)
+            while self.client_state is not _DISCONNECTED:
+                self._incoming(await self._receive())
 
     def _get_inbox(self) -> deque[Message]:
         if self._inbox is None:
@@ -313,14 +359,9 @@ class WebSocket(HTTPConnection[StateT]):
 
     def _drain_nowait(self, message: Message) -> None:
         """Queue ``message`` and whatever else the server already has, without blocking."""
-        inbox = self._get_inbox()
         receive_nowait = self._nowait
         assert receive_nowait is not None
-        while self._incoming(message):
-            inbox.append(message)
-            self._wake()
-            if len(inbox) >= self._max_queued:
-                return
+        while self._incoming(message) and self._queue(message):
             try:
                 message = receive_nowait()
             except trio.WouldBlock:
@@ -452,7 +493,12 @@ class WebSocket(HTTPConnection[StateT]):
         message_type = message["type"]
         if message_type == "websocket.send":
             receive_nowait = self._nowait
-            if self._disconnect is None and receive_nowait is not None and not self._reading:
+            if (
+                self._disconnect is None
+                and receive_nowait is not None
+                and not self._reading
+                and not (self._block_when_full and len(self._inbox or ()) >= self._max_queued)
+            ):
                 # Whatever the server has queued, its disconnect included, goes to the inbox.
                 try:
                     pending = receive_nowait()
@@ -657,7 +703,7 @@ class WebSocket(HTTPConnection[StateT]):
             code, reason = closing.code, closing.reason
         else:
             code, reason = 1000, ""
-        await self._close_for_exit(code, reason)
+        await self._close_for_exit(code, reason, quiet_limit=_QUIET_LIMIT if from_outside else None)
         if helper_errors is not None:
             if ends_normally and not from_outside:
                 raise helper_errors
@@ -667,7 +713,9 @@ class WebSocket(HTTPConnection[StateT]):
             return False
         return ends_normally
 
-    async def _close_for_exit(self, code: int, reason: str) -> None:  # noqa: ASYNC910
+    async def _close_for_exit(  # noqa: ASYNC910
+        self, code: int, reason: str, *, quiet_limit: float | None
+    ) -> None:
         # Shielded on purpose: it must run when cancelled. __aexit__ checkpointed before it.
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self._close_timeout
@@ -688,9 +736,17 @@ class WebSocket(HTTPConnection[StateT]):
                     with contextlib.suppress(OSError):
                         await self._send(message)
                 # Wait for the client's half of the closing handshake, so the server's queue
-                # never fills up behind a finished handler (Hypercorn's would wedge).
+                # never fills up behind a finished handler (Hypercorn's would wedge). When
+                # cancelled from outside, stop as soon as the server goes quiet: a server that
+                # is shutting down has stopped reading, and nothing more will come.
                 while self._accepted and self._disconnect is None:
-                    self._incoming(await self._receive())
+                    with trio.move_on_after(
+                        math.inf if quiet_limit is None else quiet_limit
+                    ) as quiet:
+                        incoming = await self._receive()
+                    if quiet.cancelled_caught:
+                        break
+                    self._incoming(incoming)
 
     def _start_pump(self) -> None:
         if not self._pump_running and self._disconnect is None:
