@@ -6,6 +6,7 @@ Hypercorn's trio worker) and once with an opaque ``receive`` (the pump path).
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -19,6 +20,7 @@ from trio_ws import (
     WebSocketDisconnect,
     WebSocketDisconnected,
     WebSocketException,
+    WebSocketMessageTypeError,
     WebSocketState,
 )
 
@@ -667,3 +669,112 @@ async def test_websocket_exception_before_accept_is_a_denial(
     async with make_ws(server):
         raise WebSocketException(4003)
     assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+
+
+# ---------------------------------------------------------------- bad input and denials
+
+
+async def test_deny_sends_an_http_response(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with make_ws(server) as ws:
+        await ws.deny(401, b"unauthorized", [(b"www-authenticate", b"Bearer")])
+        with pytest.raises(RuntimeError, match="before accept"):
+            await ws.deny()
+    assert server.sent == [
+        {
+            "type": "websocket.http.response.start",
+            "status": 401,
+            "headers": [(b"content-length", b"12"), (b"www-authenticate", b"Bearer")],
+        },
+        {"type": "websocket.http.response.body", "body": b"unauthorized"},
+    ]
+
+
+async def test_deny_without_the_extension_closes(autojump_clock: trio.testing.MockClock) -> None:
+    server = FakeServer(extensions={})
+    async with make_ws(server) as ws:
+        await ws.deny(401, b"ignored")
+    assert server.sent == [{"type": "websocket.close", "code": 1000, "reason": ""}]
+
+
+async def test_receive_text_on_a_binary_message_says_so(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with make_ws(server) as ws:
+        await ws.accept()
+        await server.client_bytes(b"abc")
+        await server.client_text("")
+        with pytest.raises(KeyError, match=r"receive_text\(\) got a binary message \(3 bytes\)"):
+            await ws.receive_text()
+        with pytest.raises(WebSocketMessageTypeError, match="got a text message"):
+            await ws.receive_bytes()
+
+
+async def test_empty_messages_round_trip(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with make_ws(server) as ws:
+        await ws.accept()
+        await server.client_text("")
+        await server.client_bytes(b"")
+        assert await ws.receive_text() == ""
+        assert await ws.receive_bytes() == b""
+        await ws.send_text("")
+        await ws.send_bytes(b"")
+    assert server.data_sent() == ["", b""]
+
+
+@pytest.mark.parametrize("size", [1024, 1025])
+async def test_max_message_size_closes_1009(
+    size: int, server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with make_ws(server, max_message_size=1024) as ws:
+        await ws.accept()
+        await server.client_bytes(b"x" * size)
+        if size <= 1024:
+            assert len(await ws.receive_bytes()) == size
+            return
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.receive_bytes()
+        assert info.value.code == 1009
+    assert server.close_sent() == {
+        "type": "websocket.close",
+        "code": 1009,
+        "reason": "message of 1025 bytes exceeds 1024",
+    }
+
+
+async def test_invalid_json_raises_a_clear_error_or_closes_1007(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with make_ws(server) as ws:
+        await ws.accept()
+        await server.client_text("{oops")
+        with pytest.raises(json.JSONDecodeError, match=r"not valid JSON .*'\{oops'"):
+            await ws.receive_json()
+    other = FakeServer()
+    async with make_ws(other, close_on_invalid_json=True) as ws:
+        await ws.accept()
+        await other.client_text("{oops")
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.receive_json()
+        assert info.value.code == 1007
+    assert other.close_sent() == {"type": "websocket.close", "code": 1007, "reason": "invalid JSON"}
+
+
+async def test_a_draining_server_sets_the_close_code(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    notice: dict[str, object] = {}
+    server.scope["extensions"]["trio_ws.shutdown"] = notice
+    with trio.move_on_after(5):
+        async with make_ws(server) as ws:
+            await ws.accept()
+            notice.update(close_code=1001, reason="server shutting down")
+            await trio.sleep_forever()
+    assert server.close_sent() == {
+        "type": "websocket.close",
+        "code": 1001,
+        "reason": "server shutting down",
+    }

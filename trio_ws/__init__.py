@@ -17,6 +17,7 @@ from ._exceptions import (
     WebSocketDisconnect as WebSocketDisconnect,
     WebSocketDisconnected as WebSocketDisconnected,
     WebSocketException as WebSocketException,
+    WebSocketMessageTypeError as WebSocketMessageTypeError,
 )
 from ._http import HTTPConnection as HTTPConnection
 from ._state import WebSocketState as WebSocketState
@@ -36,6 +37,7 @@ for _obj in (
     WebSocketDisconnect,
     WebSocketDisconnected,
     WebSocketException,
+    WebSocketMessageTypeError,
     HTTPConnection,
     WebSocketState,
     SessionStatistics,

@@ -8,6 +8,8 @@ Stdlib only. The hierarchy separates who ended the conversation::
     RuntimeError
     +-- WebSocketDisconnected               you used the connection after it ended, or
                                             before ``accept``
+    KeyError
+    +-- WebSocketMessageTypeError           receive_text got binary data, or the reverse
 
 Misuse of the state machine (a message of the wrong type for the current state) raises a
 plain :class:`RuntimeError` with Starlette's message, so code that catches ``RuntimeError``
@@ -17,7 +19,12 @@ not offer) raise :class:`ValueError` naming the value.
 
 from __future__ import annotations
 
-__all__ = ["WebSocketDisconnect", "WebSocketDisconnected", "WebSocketException"]
+__all__ = [
+    "WebSocketDisconnect",
+    "WebSocketDisconnected",
+    "WebSocketException",
+    "WebSocketMessageTypeError",
+]
 
 
 class WebSocketDisconnect(Exception):
@@ -60,3 +67,23 @@ class WebSocketException(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+class WebSocketMessageTypeError(KeyError):
+    """``receive_text`` got a binary message, or ``receive_bytes`` a text one.
+
+    A :class:`KeyError` (what Starlette raises there, from looking up the missing key), with a
+    message that says what arrived and what to call instead.
+    """
+
+    def __init__(self, expected: str, got: str, size: int) -> None:
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"receive_{expected}() got a {got} message ({size} "
+            f"{'characters' if got == 'text' else 'bytes'}); use receive() or "
+            f"receive_{'text' if got == 'text' else 'bytes'}() to accept it"
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import trio
 
-from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketException
+from ._exceptions import (
+    WebSocketDisconnect,
+    WebSocketDisconnected,
+    WebSocketException,
+    WebSocketMessageTypeError,
+)
 from ._http import HTTPConnection, StateT
 from ._state import (
     WebSocketState,
@@ -62,6 +67,9 @@ _RESPONSE = WebSocketState.RESPONSE
 _NORMAL_ENDS = (WebSocketDisconnect, WebSocketException)
 # Cancelled from outside, the closing handshake waits only while messages keep coming this often.
 _QUIET_LIMIT = 0.2
+#: The scope extension through which a server asks the sessions it cancels to close with its
+#: own code: ``scope["extensions"][SHUTDOWN_EXTENSION] = {"close_code": 1001, "reason": ...}``.
+SHUTDOWN_EXTENSION = "trio_ws.shutdown"
 _OVERFLOW_REASON = "too many unread messages"
 _NOT_ACCEPTED = 'WebSocket is not connected. Need to call "accept" first.'
 _BAD_MODE = 'The "mode" argument should be "text" or "binary".'
@@ -100,6 +108,10 @@ class SessionStatistics:
     closed_by: Literal["client", "application"] | None
 
 
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def _offers_compression(scope: Scope) -> bool:
     for name, value in scope.get("headers", ()):
         if name.lower() == b"sec-websocket-extensions" and b"permessage-deflate" in value.lower():
@@ -125,6 +137,13 @@ class WebSocket(HTTPConnection[StateT]):
             and the client's own disconnect can never hide behind unread data. ``"block"``
             stops reading instead (backpressure): kind to slow readers, but until the
             application reads again it cannot learn that the client left.
+        max_message_size: Session only: the largest message, in bytes (text counted in
+            UTF-8), the application accepts; a larger one closes the connection with 1009 and
+            the application sees a disconnect with that code. ``None``: the server's limit only
+            (Hypercorn's ``websocket_max_message_size``, 16 MiB by default).
+        close_on_invalid_json: Session only: a message that ``receive_json`` cannot decode
+            closes the connection with 1007, and ``receive_json`` raises
+            :class:`WebSocketDisconnect` instead of :class:`json.JSONDecodeError`.
         close_timeout: Session only: seconds that closing on exit may take, the client's
             closing handshake included.
         shutdown_close_code: Session only: the close code sent when the session is cancelled
@@ -157,6 +176,8 @@ class WebSocket(HTTPConnection[StateT]):
         *,
         max_queued_messages: int = 32,
         on_inbox_full: Literal["close", "block"] = "close",
+        max_message_size: int | None = None,
+        close_on_invalid_json: bool = False,
         close_timeout: float = 2.0,
         shutdown_close_code: int = 1012,
         shield_sends: bool | None = None,
@@ -179,6 +200,10 @@ class WebSocket(HTTPConnection[StateT]):
         if on_inbox_full not in ("close", "block"):
             raise ValueError(f'on_inbox_full must be "close" or "block", not {on_inbox_full!r}')
         self._max_queued = max_queued_messages
+        if max_message_size is not None and max_message_size < 0:
+            raise ValueError(f"max_message_size must not be negative, not {max_message_size}")
+        self._max_size: float = math.inf if max_message_size is None else max_message_size
+        self._close_on_invalid_json = close_on_invalid_json
         self._block_when_full = on_inbox_full == "block"
         self._close_timeout = close_timeout
         self._shutdown_code = shutdown_close_code
@@ -249,12 +274,16 @@ class WebSocket(HTTPConnection[StateT]):
                     self._messages_in += 1
                     text = message.get("text")
                     if text is None:
-                        self._bytes_in += len(message["bytes"])
+                        size = len(message["bytes"])
                     else:
-                        self._bytes_in += len(text) if text.isascii() else len(text.encode())
+                        size = len(text) if text.isascii() else len(text.encode())
+                    self._bytes_in += size
+                    if size <= self._max_size:
+                        return message
+                    self._too_big(size)
                 else:
                     self._incoming(message)
-                return message
+                return message if self._disconnect is None else self._disconnect
             if self._waiters is None:
                 self._waiters = trio.lowlevel.ParkingLot()
             await self._waiters.park()
@@ -273,10 +302,11 @@ class WebSocket(HTTPConnection[StateT]):
         if message_type == "websocket.receive":
             self._messages_in += 1
             text = message.get("text")
-            if text is None:
-                self._bytes_in += len(message["bytes"])
-            else:
-                self._bytes_in += len(text) if text.isascii() else len(text.encode())
+            size = len(message["bytes"]) if text is None else _utf8_size(text)
+            self._bytes_in += size
+            if size > self._max_size:
+                self._too_big(size)
+                return False
             return True
         if message_type == "websocket.disconnect":
             self._on_disconnect(message)
@@ -325,20 +355,22 @@ class WebSocket(HTTPConnection[StateT]):
         """Put a data message in the inbox; return whether another may follow it."""
         inbox = self._get_inbox()
         if len(inbox) >= self._max_queued:
-            self._overflow()  # only reached with on_inbox_full="close"
+            # Only reached with on_inbox_full="close": the client sent more than the inbox
+            # holds while nobody received.
+            self._end_conversation(1008, _OVERFLOW_REASON)
             return False
         inbox.append(message)
         self._wake()
         return not self._block_when_full or len(inbox) < self._max_queued
 
-    def _overflow(self) -> None:
-        """The client sent more than the inbox holds while nobody read: end the conversation.
+    def _end_conversation(self, code: int, reason: str) -> None:
+        """Close on the application's behalf (inbox overflow, oversize message, bad JSON).
 
-        The application sees a disconnect with code 1008 at once (after the messages already
+        The application sees a disconnect with ``code`` at once (after the messages already
         queued); a helper task sends the close frame and discards what the client still sends,
         until its side of the closing handshake, so the server's queue keeps draining.
         """
-        close = {"type": "websocket.close", "code": 1008, "reason": _OVERFLOW_REASON}
+        close = {"type": "websocket.close", "code": code, "reason": reason}
         self._note_close(close)
         self._on_disconnect({**close, "type": "websocket.disconnect"})
         cast(trio.Nursery, self._nursery).start_soon(self._close_after_overflow, close)
@@ -351,6 +383,9 @@ class WebSocket(HTTPConnection[StateT]):
                 await self._send(close)
             while self.client_state is not _DISCONNECTED:
                 self._incoming(await self._receive())
+
+    def _too_big(self, size: int) -> None:
+        self._end_conversation(1009, f"message of {size} bytes exceeds {self._max_size}")
 
     def _get_inbox(self) -> deque[Message]:
         if self._inbox is None:
@@ -377,12 +412,16 @@ class WebSocket(HTTPConnection[StateT]):
         Raises:
             WebSocketDisconnect: The client disconnected.
             WebSocketDisconnected: The connection is not accepted, or already closed.
+            WebSocketMessageTypeError: The message was binary (a :class:`KeyError`).
         """
         if self.application_state is not _CONNECTED:
             raise WebSocketDisconnected(_NOT_ACCEPTED)
         message = await self.receive()
         self._raise_on_disconnect(message)
-        return cast(str, message["text"])
+        text = message.get("text")
+        if text is None:
+            raise WebSocketMessageTypeError("text", "binary", len(message.get("bytes") or b""))
+        return cast(str, text)
 
     async def receive_bytes(self) -> bytes:
         """Receive a binary message.
@@ -390,12 +429,16 @@ class WebSocket(HTTPConnection[StateT]):
         Raises:
             WebSocketDisconnect: The client disconnected.
             WebSocketDisconnected: The connection is not accepted, or already closed.
+            WebSocketMessageTypeError: The message was text (a :class:`KeyError`).
         """
         if self.application_state is not _CONNECTED:
             raise WebSocketDisconnected(_NOT_ACCEPTED)
         message = await self.receive()
         self._raise_on_disconnect(message)
-        return cast(bytes, message["bytes"])
+        data = message.get("bytes")
+        if data is None:
+            raise WebSocketMessageTypeError("bytes", "text", len(message.get("text") or ""))
+        return cast(bytes, data)
 
     async def receive_json(self, mode: str = "text") -> Any:
         """Receive a message and decode it as JSON.
@@ -405,6 +448,9 @@ class WebSocket(HTTPConnection[StateT]):
 
         Raises:
             RuntimeError: ``mode`` is neither ``"text"`` nor ``"binary"``.
+            json.JSONDecodeError: The message is not JSON; the error says why and shows the
+                start of the message. With ``close_on_invalid_json`` (sessions), the connection
+                is closed with 1007 and :class:`WebSocketDisconnect` raised instead.
             WebSocketDisconnect: The client disconnected.
             WebSocketDisconnected: The connection is not accepted, or already closed.
         """
@@ -415,7 +461,18 @@ class WebSocket(HTTPConnection[StateT]):
         message = await self.receive()
         self._raise_on_disconnect(message)
         text = message["text"] if mode == "text" else message["bytes"].decode("utf-8")
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if self._close_on_invalid_json and self._nursery is not None:
+                self._end_conversation(1007, "invalid JSON")
+                raise WebSocketDisconnect(1007, "invalid JSON") from exc
+            preview = text if len(text) <= 40 else text[:40] + "..."
+            raise json.JSONDecodeError(
+                f"the message is not valid JSON ({exc.msg}; message: {preview!r})",
+                exc.doc,
+                exc.pos,
+            ) from None
 
     async def iter_text(self) -> AsyncIterator[str]:  # noqa: ASYNC911 (receive checkpoints)
         """Yield text messages until the client disconnects."""
@@ -610,6 +667,39 @@ class WebSocket(HTTPConnection[StateT]):
         """
         await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
 
+    async def deny(
+        self,
+        status: int = 403,
+        body: bytes = b"",
+        headers: Iterable[tuple[bytes, bytes]] = (),
+    ) -> None:
+        """Refuse the connection before ``accept`` with an HTTP response.
+
+        Uses the ``websocket.http.response`` extension where the server has it (Hypercorn
+        does); elsewhere the connection is closed instead, which servers answer with HTTP 403.
+
+        Args:
+            status: The HTTP status code.
+            body: The response body.
+            headers: Extra response headers as ``(name, value)`` byte pairs.
+
+        Raises:
+            RuntimeError: The connection was already accepted, closed or denied.
+        """
+        if self.application_state is not _CONNECTING:
+            raise RuntimeError(
+                "deny() must come before accept; the application state is "
+                f"{self.application_state.name}"
+            )
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
+            await self.close()
+            return
+        response_headers = [(b"content-length", str(len(body)).encode("ascii")), *headers]
+        await self.send(
+            {"type": "websocket.http.response.start", "status": status, "headers": response_headers}
+        )
+        await self.send({"type": "websocket.http.response.body", "body": body})
+
     async def send_denial_response(self, response: ASGIApp) -> None:
         """Deny the connection with an HTTP response, before ``accept``.
 
@@ -696,7 +786,10 @@ class WebSocket(HTTPConnection[StateT]):
             closing = exc
         ends_normally = exc is None or cancelled or isinstance(exc, _NORMAL_ENDS)
         if from_outside:
-            code, reason = self._shutdown_code, ""
+            # A server that drains its sessions (trio_ws.serve) says which code to send.
+            notice = self.scope.get("extensions", {}).get(SHUTDOWN_EXTENSION) or {}
+            code = notice.get("close_code") or self._shutdown_code
+            reason = notice.get("reason", "") if notice.get("close_code") else ""
         elif helper_errors is not None or not ends_normally:
             code, reason = 1011, ""
         elif closing is not None:
