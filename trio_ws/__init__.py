@@ -12,6 +12,7 @@ from ._datastructures import (
     MutableHeaders as MutableHeaders,
     QueryParams as QueryParams,
     State as State,
+    URLPath as URLPath,
 )
 from ._exceptions import (
     WebSocketDisconnect as WebSocketDisconnect,
@@ -20,6 +21,24 @@ from ._exceptions import (
     WebSocketMessageTypeError as WebSocketMessageTypeError,
 )
 from ._http import HTTPConnection as HTTPConnection
+from ._origins import OriginPolicy as OriginPolicy, check_origin as check_origin
+from ._request import ClientDisconnect as ClientDisconnect, Request as Request
+from ._responses import (
+    HTMLResponse as HTMLResponse,
+    JSONResponse as JSONResponse,
+    PlainTextResponse as PlainTextResponse,
+    Response as Response,
+)
+from ._routing import (
+    BaseRoute as BaseRoute,
+    Match as Match,
+    Mount as Mount,
+    NoMatchFound as NoMatchFound,
+    Route as Route,
+    Router as Router,
+    WebSocketRoute as WebSocketRoute,
+)
+from ._server import serve as serve
 from ._state import WebSocketState as WebSocketState
 from ._websocket import SessionStatistics as SessionStatistics, WebSocket as WebSocket
 
@@ -34,11 +53,28 @@ for _obj in (
     MutableHeaders,
     QueryParams,
     State,
+    URLPath,
     WebSocketDisconnect,
     WebSocketDisconnected,
     WebSocketException,
     WebSocketMessageTypeError,
     HTTPConnection,
+    OriginPolicy,
+    check_origin,
+    ClientDisconnect,
+    Request,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    BaseRoute,
+    Match,
+    Mount,
+    NoMatchFound,
+    Route,
+    Router,
+    WebSocketRoute,
+    serve,
     WebSocketState,
     SessionStatistics,
     WebSocket,

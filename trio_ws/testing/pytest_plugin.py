@@ -1,0 +1,89 @@
+"""pytest fixtures for testing trio_ws applications on real Hypercorn.
+
+Enable the plugin in the root ``conftest.py`` of your tests (or with ``-p``)::
+
+    pytest_plugins = ["trio_ws.testing.pytest_plugin"]
+
+and use the ``hypercorn_server`` fixture, a factory, because the application varies from
+test to test::
+
+    async def test_echo(hypercorn_server):
+        async with hypercorn_server(app) as base_url:
+            async with trio_websocket.open_websocket_url(base_url + "/echo") as ws:
+                ...
+
+``hypercorn_config`` makes the default configuration; override it in a ``conftest.py`` to
+change it for a directory of tests. The fixtures are synchronous, so they work under
+pytest-trio's ``trio_mode`` and with ``@pytest.mark.trio`` alike: the server itself runs inside
+the test's own ``async with``, in the test's trio run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Protocol
+
+import pytest
+from hypercorn.config import Config
+
+from .._types import ASGIApp
+from ._server import serve_app
+
+__all__ = ["HypercornServer", "hypercorn_config", "hypercorn_server"]
+
+
+class HypercornServer(Protocol):
+    """The type of the ``hypercorn_server`` fixture: :func:`~trio_ws.testing.serve_app` with
+    the ``hypercorn_config`` fixture's configuration as its default.
+    """
+
+    def __call__(
+        self,
+        app: ASGIApp,
+        *,
+        config: Config | None = None,
+        host: str = "127.0.0.1",
+        wait_limit: float = 5.0,
+    ) -> AbstractAsyncContextManager[str]:
+        """Serve ``app`` for the length of an ``async with`` block; yield its ``ws://`` URL."""
+        ...
+
+
+@pytest.fixture
+def hypercorn_config() -> Config:
+    """A fresh Hypercorn configuration for each test, with a 1 s ``graceful_timeout``.
+
+    Hypercorn's default of 3 s would make every test that leaves a connection open at shutdown
+    3 s slower. Override this fixture to change the default configuration.
+    """
+    config = Config()
+    config.graceful_timeout = 1.0
+    return config
+
+
+@pytest.fixture
+def hypercorn_server(hypercorn_config: Config) -> HypercornServer:
+    """A factory: ``async with hypercorn_server(app) as base_url:`` serves ``app`` on Hypercorn.
+
+    Takes the arguments of :func:`~trio_ws.testing.serve_app`; ``config`` defaults to the
+    ``hypercorn_config`` fixture.
+    """
+
+    @asynccontextmanager
+    async def serve(
+        app: ASGIApp,
+        *,
+        config: Config | None = None,
+        host: str = "127.0.0.1",
+        wait_limit: float = 5.0,
+    ) -> AsyncIterator[str]:
+        async with serve_app(
+            app,
+            config=hypercorn_config if config is None else config,
+            host=host,
+            wait_limit=wait_limit,
+        ) as base_url:
+            yield base_url
+
+    return serve
