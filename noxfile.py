@@ -120,7 +120,10 @@ def docs(session: nox.Session) -> None:
 def examples(session: nox.Session) -> None:
     """The example apps, served by real Hypercorn and driven by a real client."""
     session.install(".", *_group("test"))
-    session.run("python", "-m", "pytest", "-q", "tests/test_examples.py", *session.posargs)
+    example_tests = sorted(
+        str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_example*.py")
+    )
+    session.run("python", "-m", "pytest", "-q", *example_tests, *session.posargs)
 
 
 def _check_extras_match_groups(session: nox.Session) -> None:

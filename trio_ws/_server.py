@@ -79,14 +79,12 @@ def _load_internals() -> tuple[type[Any], type[Any]] | str:
         return f"Hypercorn {shown} is not a checked version (0.17.x-0.18.x)"
     try:
         from hypercorn.protocol.events import StreamClosed
-        from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
+        from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
         from hypercorn.trio.tcp_server import TCPServer
-        from wsproto.connection import ConnectionState
-        from wsproto.events import CloseConnection, Message, Ping
-        from wsproto.frame_protocol import CloseReason
+        from wsproto.events import CloseConnection
     except ImportError as exc:  # pragma: no cover - checked versions have all of these
         return f"Hypercorn's internals moved ({exc})"
-    for name in ("handle", "_handle_events", "_accept", "_send_wsproto_event", "app_send"):
+    for name in ("handle", "_accept", "app_send"):
         if not callable(getattr(WSStream, name, None)):  # pragma: no cover
             return f"hypercorn WSStream has no {name}()"
 
@@ -131,30 +129,34 @@ def _load_internals() -> tuple[type[Any], type[Any]] | str:
                 ]
             await super()._accept(message)
 
-        async def _handle_events(self) -> None:  # noqa: ASYNC910 - Hypercorn's loop, as is
-            # Hypercorn 0.17/0.18's loop, plus: remember the client's close code and reason.
-            put = self.app_put
-            assert put is not None
-            for event in self.connection.events():
-                if isinstance(event, Message):
-                    try:
-                        self.buffer.extend(event)
-                    except FrameTooLargeError:
-                        await self._send_wsproto_event(
-                            CloseConnection(code=CloseReason.MESSAGE_TOO_BIG)
-                        )
-                        break
-                    if event.message_finished:
-                        await put(self.buffer.to_message())
-                        self.buffer.clear()
-                elif isinstance(event, Ping):
-                    await self._send_wsproto_event(event.response())
-                elif isinstance(event, CloseConnection):
-                    if self.trio_ws_report_close:
-                        self.trio_ws_peer_close = (int(event.code), event.reason or "")
-                    if self.connection.state == ConnectionState.REMOTE_CLOSING:
-                        await self._send_wsproto_event(event.response())
-                    await self.send(StreamClosed(stream_id=self.stream_id))
+        # Hypercorn assigns the wsproto connection in _accept; wrap it as it is assigned, so
+        # that the client's close event is noted on its way to Hypercorn's own event loop.
+        @property
+        def connection(self) -> Any:
+            try:
+                return self.__dict__["_trio_ws_connection"]
+            except KeyError:
+                raise AttributeError("connection") from None
+
+        @connection.setter
+        def connection(self, value: Any) -> None:
+            self.__dict__["_trio_ws_connection"] = _CloseRecorder(value, self)
+
+    class _CloseRecorder:
+        """A wsproto connection, passed through, that notes the client's close code and reason."""
+
+        def __init__(self, connection: Any, stream: ServedWSStream) -> None:
+            self._connection = connection
+            self._stream = stream
+
+        def events(self) -> Any:
+            for event in self._connection.events():
+                if isinstance(event, CloseConnection) and self._stream.trio_ws_report_close:
+                    self._stream.trio_ws_peer_close = (int(event.code), event.reason or "")
+                yield event
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._connection, name)
 
     return ServedWSStream, TCPServer
 
