@@ -205,6 +205,18 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
+def _child_scope(
+    scope: Scope, scope_type: str, path: _CompiledPath, endpoint: object
+) -> dict[str, Any] | None:
+    """The scope changes for an endpoint route whose path matches, or None."""
+    if scope["type"] != scope_type:
+        return None
+    params = path.match(_route_path(scope))
+    if params is None:
+        return None
+    return {"endpoint": endpoint, "path_params": {**scope.get("path_params", {}), **params}}
+
+
 def _is_plain_function(endpoint: object) -> bool:
     """Functions and methods are endpoints; anything else callable is an ASGI application."""
     while isinstance(endpoint, functools.partial):
@@ -338,15 +350,9 @@ class Route(BaseRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, dict[str, Any]]:
         """Match an HTTP scope by path (FULL) and method (else PARTIAL)."""
-        if scope["type"] != "http":
+        child = _child_scope(scope, "http", self._path, self.endpoint)
+        if child is None:
             return Match.NONE, {}
-        params = self._path.match(_route_path(scope))
-        if params is None:
-            return Match.NONE, {}
-        child = {
-            "endpoint": self.endpoint,
-            "path_params": {**scope.get("path_params", {}), **params},
-        }
         if self.methods is not None and scope["method"] not in self.methods:
             return Match.PARTIAL, child
         return Match.FULL, child
@@ -431,15 +437,8 @@ class WebSocketRoute(BaseRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, dict[str, Any]]:
         """Match a WebSocket scope by path."""
-        if scope["type"] != "websocket":
-            return Match.NONE, {}
-        params = self._path.match(_route_path(scope))
-        if params is None:
-            return Match.NONE, {}
-        return Match.FULL, {
-            "endpoint": self.endpoint,
-            "path_params": {**scope.get("path_params", {}), **params},
-        }
+        child = _child_scope(scope, "websocket", self._path, self.endpoint)
+        return (Match.NONE, {}) if child is None else (Match.FULL, child)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         """Build this route's path (protocol ``"websocket"``) if ``name`` is its name."""
