@@ -151,13 +151,13 @@ class Response:
 class PlainTextResponse(Response):
     """A ``text/plain; charset=utf-8`` response."""
 
-    media_type = "text/plain"
+    media_type: str | None = "text/plain"
 
 
 class HTMLResponse(Response):
     """A ``text/html; charset=utf-8`` response."""
 
-    media_type = "text/html"
+    media_type: str | None = "text/html"
 
 
 class JSONResponse(Response):
@@ -174,7 +174,7 @@ class JSONResponse(Response):
         ValueError: ``content`` holds NaN or an infinity (not valid JSON).
     """
 
-    media_type = "application/json"
+    media_type: str | None = "application/json"
 
     def __init__(
         self,

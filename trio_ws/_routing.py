@@ -76,7 +76,7 @@ class NoMatchFound(Exception):
 
     def __init__(self, name: str, path_params: Mapping[str, Any]) -> None:
         self.name = name
-        self.path_params = dict(path_params)
+        self.path_params: dict[str, Any] = dict(path_params)
         given = ", ".join(sorted(path_params)) or "no parameters"
         super().__init__(f"no route named {name!r} takes exactly the path parameters: {given}")
 
@@ -326,7 +326,7 @@ class Route(BaseRoute):
             raise ValueError(f"a route path must start with '/', not {path!r}")
         self.path = path
         self.endpoint = endpoint
-        self.name = _endpoint_name(endpoint) if name is None else name
+        self.name: str = _endpoint_name(endpoint) if name is None else name
         self.app: ASGIApp
         if _is_plain_function(endpoint):
             self.app = self._request_response
@@ -417,7 +417,7 @@ class WebSocketRoute(BaseRoute):
             raise ValueError(f"a route path must start with '/', not {path!r}")
         self.path = path
         self.endpoint = endpoint
-        self.name = _endpoint_name(endpoint) if name is None else name
+        self.name: str = _endpoint_name(endpoint) if name is None else name
         self.session_options = session_options
         self._session = _is_plain_function(endpoint)
         if self._session:
@@ -502,7 +502,7 @@ class Mount(BaseRoute):
             raise ValueError(f"a mount path must be '' or start with '/', not {path!r}")
         if (app is None) == (routes is None):
             raise ValueError("a Mount needs exactly one of app=... and routes=...")
-        self.path = path.rstrip("/")
+        self.path: str = path.rstrip("/")
         self.app: ASGIApp = app if app is not None else Router(routes)
         self.name = name
         self._path = _compile_path(self.path + "/{path:path}")
