@@ -121,7 +121,11 @@ def examples(session: nox.Session) -> None:
     """The example apps, served by real Hypercorn and driven by a real client."""
     session.install(".", *_group("test"))
     example_tests = sorted(
-        str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_example*.py")
+        str(p.relative_to(ROOT))
+        for p in [
+            *(ROOT / "tests").glob("test_example*.py"),
+            *(ROOT / "examples").glob("test_*.py"),
+        ]
     )
     session.run("python", "-m", "pytest", "-q", *example_tests, *session.posargs)
 
