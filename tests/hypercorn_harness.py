@@ -26,6 +26,7 @@ its ``wait_limit`` attribute (set it to wait longer under the autojump clock).
 from __future__ import annotations
 
 import socket
+import sys
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
@@ -39,6 +40,7 @@ from hypercorn.app_wrappers import ASGIWrapper
 from hypercorn.config import Config
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
+from trio_websocket import ConnectionRejected, WebSocketConnection, wrap_client_stream
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
@@ -53,6 +55,9 @@ from wsproto.events import (
 )
 from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -350,5 +355,53 @@ async def ws_connect(
     try:
         await client._handshake(_request(authority, "/" + path, subprotocols, headers, extensions))
         yield client
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+@dataclass
+class Rejected(Exception):
+    """The server refused a client's handshake with this HTTP response."""
+
+    status: int
+    body: bytes = b""
+
+
+@asynccontextmanager
+async def trio_websocket_client(
+    url: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> AsyncIterator[WebSocketConnection]:
+    """A trio-websocket client connection on a TCP stream the test owns and always closes.
+
+    Not ``open_websocket_url``: trio-websocket 0.12 never closes its socket when the server
+    closes first (its reader waits for the server's TCP close, then just stops, and ``aclose``
+    returns early because the connection is already closed), and the leaked socket's
+    ``ResourceWarning`` would fail whichever later test is running when it is collected.
+
+    Raises:
+        Rejected: The server refused the handshake (trio-websocket's ``ConnectionRejected``).
+    """
+    authority, _, path = url.removeprefix("ws://").partition("/")
+    host, _, port = authority.rpartition(":")
+    with trio.fail_after(DEFAULT_TIMEOUT):
+        stream = await trio.open_tcp_stream(host, int(port))
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(DEFAULT_TIMEOUT):
+                ws = await wrap_client_stream(
+                    nursery, stream, authority, "/" + path, extra_headers=headers
+                )
+            try:
+                yield ws
+            finally:
+                with trio.fail_after(DEFAULT_TIMEOUT):
+                    await ws.aclose()
+    except BaseExceptionGroup as group:  # the reader task raised
+        rejected, rest = group.split(ConnectionRejected)
+        if rejected is None or rest is not None:
+            raise
+        leaf = rejected.exceptions[0]
+        assert isinstance(leaf, ConnectionRejected)
+        raise Rejected(leaf.status_code, leaf.body or b"") from None
     finally:
         await trio.aclose_forcefully(stream)

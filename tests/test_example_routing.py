@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from examples.routing import app, rooms
-from tests.hypercorn_harness import hypercorn_server
-from tests.test_routing_hypercorn import Rejected, http_url, trio_websocket_client
+from tests.hypercorn_harness import Rejected, hypercorn_server, trio_websocket_client
+from tests.test_routing_hypercorn import http_url
 
 TIMEOUT = 10.0
 

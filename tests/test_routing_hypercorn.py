@@ -10,75 +10,28 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 import httpx
 import pytest
 import trio
 from trio_websocket import (
     ConnectionClosed,
-    ConnectionRejected,
-    WebSocketConnection,
-    wrap_client_stream,
 )
 
-from tests.hypercorn_harness import hypercorn_server
+from tests.hypercorn_harness import Rejected, hypercorn_server, trio_websocket_client
 from trio_ws import WebSocket
 from trio_ws._request import Request
 from trio_ws._responses import JSONResponse, Response
 from trio_ws._routing import Route, Router, WebSocketRoute
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
+    pass
 
 TIMEOUT = 5.0
 ORIGIN = "https://chat.example.com"
 
 
 # ------------------------------------------------------------------------------------ clients
-
-
-@dataclass
-class Rejected(Exception):
-    """The server refused the handshake with this HTTP response."""
-
-    status: int
-    body: bytes
-
-
-@asynccontextmanager
-async def trio_websocket_client(
-    url: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> AsyncIterator[WebSocketConnection]:
-    """A trio-websocket connection on a TCP stream this test owns and always closes.
-
-    Raises:
-        Rejected: The server refused the handshake.
-    """
-    authority, _, path = url.removeprefix("ws://").partition("/")
-    host, _, port = authority.rpartition(":")
-    with trio.fail_after(TIMEOUT):
-        stream = await trio.open_tcp_stream(host, int(port))
-    try:
-        async with trio.open_nursery() as nursery:
-            with trio.fail_after(TIMEOUT):
-                ws = await wrap_client_stream(
-                    nursery, stream, authority, "/" + path, extra_headers=headers
-                )
-            try:
-                yield ws
-            finally:
-                with trio.fail_after(TIMEOUT):
-                    await ws.aclose()
-    except BaseExceptionGroup as group:  # the reader task raised
-        rejected, rest = group.split(ConnectionRejected)
-        if rejected is None or rest is not None:
-            raise
-        leaf = rejected.exceptions[0]
-        assert isinstance(leaf, ConnectionRejected)
-        raise Rejected(leaf.status_code, leaf.body or b"") from None
-    finally:
-        await trio.aclose_forcefully(stream)
 
 
 def http_url(ws_url: str) -> str:

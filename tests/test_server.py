@@ -17,14 +17,13 @@ import pytest
 import trio
 import websockets.exceptions
 import websockets.sync.client
-from hypercorn_harness import hypercorn_server, ws_connect
-from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from trio_websocket import ConnectionClosed
 from wsproto.events import CloseConnection, TextMessage
 from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import CloseReason
 
-from trio_ws import WebSocket, WebSocketDisconnect, websocket_app
-from trio_ws._server import serve
+from tests.hypercorn_harness import hypercorn_server, trio_websocket_client, ws_connect
+from trio_ws import WebSocket, WebSocketDisconnect, serve, websocket_app
 from trio_ws._types import Receive, Scope, Send
 
 TIMEOUT = 5.0
@@ -133,26 +132,6 @@ async def serving(app: Any, **options: Any) -> AsyncIterator[Running]:
             yield running
         finally:
             scope.cancel()
-
-
-@asynccontextmanager
-async def trio_websocket_client(url: str) -> AsyncIterator[WebSocketConnection]:
-    """trio-websocket on a TCP stream the test owns (``open_websocket_url`` leaks sockets)."""
-    authority, _, path = url.removeprefix("ws://").partition("/")
-    host, _, port = authority.rpartition(":")
-    with trio.fail_after(TIMEOUT):
-        stream = await trio.open_tcp_stream(host, int(port))
-    try:
-        async with trio.open_nursery() as nursery:
-            with trio.fail_after(TIMEOUT):
-                ws = await wrap_client_stream(nursery, stream, authority, "/" + path)
-            try:
-                yield ws
-            finally:
-                with trio.fail_after(TIMEOUT):
-                    await ws.aclose()
-    finally:
-        await trio.aclose_forcefully(stream)
 
 
 async def assert_echo(url: str) -> None:

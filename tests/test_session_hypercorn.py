@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +26,18 @@ import websockets.exceptions
 import websockets.sync.client
 from trio_websocket import (
     ConnectionClosed,
-    ConnectionRejected,
-    WebSocketConnection,
-    wrap_client_stream,
 )
 from wsproto.events import CloseConnection, TextMessage
 
 import trio_ws
-from tests.hypercorn_harness import Connect, hypercorn_memory, hypercorn_server, ws_connect
+from tests.hypercorn_harness import (
+    Connect,
+    Rejected,
+    hypercorn_memory,
+    hypercorn_server,
+    trio_websocket_client,
+    ws_connect,
+)
 from trio_ws import WebSocket, WebSocketDisconnect, WebSocketException
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -675,14 +679,6 @@ async def test_memory_messages_before_close_are_delivered_before_disconnect(
 GRACE = 0.5
 
 
-class Rejected(Exception):
-    """The client's handshake was refused with this HTTP status."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
 @dataclass
 class Seen:
     """What a client saw: the messages, then the close frame (1006 when there was none)."""
@@ -690,42 +686,6 @@ class Seen:
     messages: list[str] = field(default_factory=list)
     code: int | None = None
     reason: str | None = None
-
-
-@asynccontextmanager
-async def trio_websocket_client(url: str) -> AsyncIterator[WebSocketConnection]:
-    """A trio-websocket client connection on a TCP stream this test owns and closes.
-
-    Not ``open_websocket_url``: trio-websocket 0.12 never closes its socket when the server
-    closes first (its reader waits for the server's TCP close, then just stops, and ``aclose``
-    returns early because the connection is already closed), and the leaked socket's
-    ``ResourceWarning`` would fail whichever later test is running when it is collected.
-
-    Raises:
-        Rejected: The server refused the handshake (trio-websocket's ``ConnectionRejected``).
-    """
-    authority, _, path = url.removeprefix("ws://").partition("/")
-    host, _, port = authority.rpartition(":")
-    with trio.fail_after(TIMEOUT):
-        stream = await trio.open_tcp_stream(host, int(port))
-    try:
-        async with trio.open_nursery() as nursery:
-            with trio.fail_after(TIMEOUT):
-                ws = await wrap_client_stream(nursery, stream, authority, "/" + path)
-            try:
-                yield ws
-            finally:
-                with trio.fail_after(TIMEOUT):
-                    await ws.aclose()
-    except BaseExceptionGroup as group:  # the reader task raised
-        rejected, rest = group.split(ConnectionRejected)
-        if rejected is None or rest is not None:
-            raise
-        leaf = rejected.exceptions[0]
-        assert isinstance(leaf, ConnectionRejected)
-        raise Rejected(leaf.status_code) from None
-    finally:
-        await trio.aclose_forcefully(stream)
 
 
 async def _talk_trio_websocket(url: str, close: tuple[int, str] | None) -> Seen:
