@@ -168,6 +168,43 @@ class WebSocket(HTTPConnection[StateT]):
         ValueError: The scope is not a WebSocket scope.
     """
 
+    # Slots keep a connection small (an instance dict of this many keys costs ~800 bytes);
+    # HTTPConnection's own attributes (the scope and its cached views) stay in __dict__.
+    __slots__ = (
+        "_accepted",
+        "_block_when_full",
+        "_bytes_in",
+        "_bytes_out",
+        "_close_on_invalid_json",
+        "_close_timeout",
+        "_disconnect",
+        "_disconnect_scopes",
+        "_disconnected",
+        "_inbox",
+        "_max_queued",
+        "_max_size",
+        "_messages_in",
+        "_messages_out",
+        "_nowait",
+        "_nursery",
+        "_nursery_manager",
+        "_pump_running",
+        "_reading",
+        "_receive",
+        "_send",
+        "_sending",
+        "_server_queue",
+        "_shield",
+        "_shield_option",
+        "_shutdown_code",
+        "_waiters",
+        "application_state",
+        "client_state",
+        "close_code",
+        "close_reason",
+        "closed_by",
+    )
+
     def __init__(
         self,
         scope: Scope,
