@@ -778,3 +778,43 @@ async def test_a_draining_server_sets_the_close_code(
         "code": 1001,
         "reason": "server shutting down",
     }
+
+
+async def test_oversize_message_during_the_closing_handshake_is_discarded(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Regression: an oversize message read while closing (or after an earlier end) must not
+    start a second close, nor a task in the session's finished nursery."""
+    server.echo_close = False
+
+    async def client() -> None:
+        await server.app_closed.wait()
+        await server.client_bytes(b"x" * 100)
+        await server.client_disconnect(1000)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client)
+        async with make_ws(server, max_message_size=10) as ws:
+            await ws.accept()
+    assert server.close_sent() == {"type": "websocket.close", "code": 1000, "reason": ""}
+    assert ws.client_state is WebSocketState.DISCONNECTED
+
+
+async def test_a_second_oversize_message_does_not_close_twice(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    server.echo_close = False
+    async with make_ws(server, max_message_size=10) as ws:
+        await ws.accept()
+        await server.client_bytes(b"x" * 11)
+        await server.client_bytes(b"y" * 12)
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.receive_bytes()
+        assert info.value.code == 1009
+        await server.app_closed.wait()
+        await server.client_disconnect(1000)
+    assert server.close_sent() == {  # close_sent() asserts there was exactly one close
+        "type": "websocket.close",
+        "code": 1009,
+        "reason": "message of 11 bytes exceeds 10",
+    }

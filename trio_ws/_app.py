@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ._responses import PlainTextResponse
 from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import WebSocket
 
 __all__ = ["websocket_app"]
 
 Handler = Callable[[WebSocket], Awaitable[None]]
+
+_NOT_FOUND = PlainTextResponse("Not Found", status_code=404)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -21,21 +24,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-async def _not_found(send: Send) -> None:
-    body = b"Not Found"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 404,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
@@ -73,7 +61,7 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
         elif scope_type == "lifespan":
             await _lifespan(receive, send)
         elif scope_type == "http":
-            await _not_found(send)
+            await _NOT_FOUND(scope, receive, send)
         else:
             raise ValueError(f"unsupported ASGI scope type {scope_type!r}")
 

@@ -322,9 +322,7 @@ class WebSocket(HTTPConnection[StateT]):
                 else:
                     self._incoming(message)
                 return message if self._disconnect is None else self._disconnect
-            if self._waiters is None:
-                self._waiters = trio.lowlevel.ParkingLot()
-            await self._waiters.park()
+            await self._wait_for_change()
 
     def _record_disconnect(self, message: Message) -> None:
         if self.closed_by is None:
@@ -367,16 +365,19 @@ class WebSocket(HTTPConnection[StateT]):
         if self._waiters:
             self._waiters.unpark_all()
 
+    async def _wait_for_change(self) -> None:
+        """Park until a message is queued, the reader role is free, or the client left."""
+        if self._waiters is None:
+            self._waiters = trio.lowlevel.ParkingLot()
+        await self._waiters.park()
+
     async def _pump(self) -> None:
         inbox = self._get_inbox()
-        self._pump_running = True
         await trio.lowlevel.checkpoint()
         try:
             while self._disconnect is None:
                 if self._reading or (self._block_when_full and len(inbox) >= self._max_queued):
-                    if self._waiters is None:
-                        self._waiters = trio.lowlevel.ParkingLot()
-                    await self._waiters.park()
+                    await self._wait_for_change()
                     continue
                 self._reading = True
                 try:
@@ -408,12 +409,16 @@ class WebSocket(HTTPConnection[StateT]):
         queued); a helper task sends the close frame and discards what the client still sends,
         until its side of the closing handshake, so the server's queue keeps draining.
         """
+        if self._disconnect is not None or self.application_state is not _CONNECTED:
+            # Already over: the client left or the application closed, and what still comes
+            # in (while closing, or after an earlier end) is being discarded anyway.
+            return
         close = {"type": "websocket.close", "code": code, "reason": reason}
         self._note_close(close)
         self._on_disconnect({**close, "type": "websocket.disconnect"})
-        cast(trio.Nursery, self._nursery).start_soon(self._close_after_overflow, close)
+        cast(trio.Nursery, self._nursery).start_soon(self._close_on_behalf, close)
 
-    async def _close_after_overflow(self, close: Message) -> None:  # noqa: ASYNC910
+    async def _close_on_behalf(self, close: Message) -> None:  # noqa: ASYNC910
         # Shielded on purpose: the close must go out even as the session ends.
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self._close_timeout
