@@ -38,6 +38,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.typing import Framework
 
+from ._dataplane import DATAPLANE_EXTENSION, DataPlane
+from ._handover import find_handover
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import SHUTDOWN_EXTENSION
@@ -161,6 +163,17 @@ def _load_internals() -> tuple[type[Any], type[Any]] | str:
     return ServedWSStream, TCPServer
 
 
+def _plane_classes() -> tuple[type[Any], type[Any], type[Any]] | None:
+    """Hypercorn's WSStream, H11Protocol and TCPServer (checked versions only)."""
+    internals = _internals()
+    if internals is None:
+        return None
+    from hypercorn.protocol.h11 import H11Protocol
+
+    stream_class, tcp_server_class = internals
+    return stream_class.__base__, H11Protocol, tcp_server_class
+
+
 _INTERNALS: tuple[type[Any], type[Any]] | str | None = None
 _WARNED = False
 
@@ -174,8 +187,8 @@ def _internals() -> tuple[type[Any], type[Any]] | None:
         if not _WARNED:
             _WARNED = True
             logger.warning(
-                "trio_ws.serve: %s; client close codes, the permessage-deflate switch and "
-                "aborting stalled connections are disabled (the drain still works)",
+                "trio_ws.serve: %s; the data plane, client close codes, the permessage-deflate "
+                "switch and aborting stalled connections are disabled (the drain still works)",
                 _INTERNALS,
             )
         return None
@@ -192,12 +205,19 @@ def _unsupported(what: str) -> None:
 class _Connection:
     """One registered app call: how to cancel it, what to tell it, how to reach its socket."""
 
-    __slots__ = ("cancel_scope", "notice", "send", "stream")
+    __slots__ = ("cancel_scope", "notice", "plane", "send", "stream")
 
-    def __init__(self, send: Send, notice: dict[str, Any] | None, stream: Any) -> None:
+    def __init__(
+        self,
+        send: Send,
+        notice: dict[str, Any] | None,
+        stream: Any,
+        plane: DataPlane | None = None,
+    ) -> None:
         self.send = send
         self.notice = notice
         self.stream = stream
+        self.plane = plane
         self.cancel_scope = trio.CancelScope()
 
 
@@ -245,8 +265,14 @@ class _Server:
         abort_stalled: bool,
         permessage_deflate: bool,
         fix_client_close_codes: bool,
+        data_plane: bool = True,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
     ) -> None:
         self.app = app
+        self.data_plane = data_plane
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.config = config
         self.drain_close_code = drain_close_code
         self.drain_seconds = drain_seconds
@@ -297,21 +323,33 @@ class _Server:
             await self._refuse(send)
             return
         stream = self._adopt(send)
+        plane = self._plane(send) if stream is not None and self.data_plane else None
         notice: dict[str, Any] = {}
         extensions = dict(scope.get("extensions") or {})
         extensions[SHUTDOWN_EXTENSION] = notice
+        if plane is not None:
+            extensions[DATAPLANE_EXTENSION] = {}
         scope = dict(scope)
         scope["extensions"] = extensions
-        connection = _Connection(send, notice, stream)
+        connection = _Connection(send, notice, stream, plane)
         self.websockets.add(connection)
         try:
             with connection.cancel_scope:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send if plane is None else plane.send)
             if connection.cancel_scope.cancelled_caught and stream is not None:
-                await self._close_after_drain(stream, send, notice)
+                if plane is not None and plane.active:
+                    await self._close_plane_after_drain(plane, notice)
+                else:
+                    await self._close_after_drain(stream, send, notice)
         finally:
             try:
-                if stream is not None:
+                if plane is not None and plane.active:
+                    plane.app_finished()
+                    # Nobody reads the app's queue any more: the reader must not wait on it.
+                    owner = getattr(receive, "__self__", None)
+                    if isinstance(owner, trio.MemoryReceiveChannel):
+                        owner.close()
+                elif stream is not None:
                     # Hypercorn's own "app finished" step (it runs it again after us, as a
                     # no-op), done while still registered: its close frame can stall too.
                     await send(cast(Any, None))
@@ -322,6 +360,36 @@ class _Server:
         self.websockets.discard(connection)
         if self.draining and not self.websockets:
             self.websockets_gone.set()
+
+    def _plane(self, send: Send) -> DataPlane | None:
+        """The data plane for this connection, or None (Hypercorn keeps it; logged at debug)."""
+        classes = _plane_classes()
+        if classes is None:
+            return None
+        found = find_handover(send, *classes)
+        if isinstance(found, str):
+            logger.debug("trio_ws.serve: Hypercorn serves this WebSocket itself: %s", found)
+            return None
+        hook, inbox, config = found
+        return DataPlane(
+            hook,
+            inbox,
+            max_message_size=config.websocket_max_message_size,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            client_close_codes=self.fix_client_close_codes,
+        )
+
+    async def _close_plane_after_drain(self, plane: DataPlane, notice: dict[str, Any]) -> None:
+        """As :meth:`_close_after_drain`, on the data plane."""
+        if not plane.open:
+            await trio.lowlevel.checkpoint()
+            return
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + max(self.drain_seconds, 0.1)
+            await plane.send(
+                {"type": "websocket.close", "code": notice["close_code"], "reason": notice["reason"]}
+            )
 
     async def _close_after_drain(self, stream: Any, send: Send, notice: dict[str, Any]) -> None:
         """A plain app (not a session) absorbed the drain: close for it, shielded and time-boxed."""
@@ -354,7 +422,15 @@ class _Server:
         if self.internals is None or not self.abort_stalled:
             return 0
         _, tcp_server_class = self.internals
-        return sum(_abort(connection.send, tcp_server_class) for connection in list(connections))
+        aborted = 0
+        for connection in list(connections):
+            plane = connection.plane
+            if plane is not None and plane.active:
+                plane.abort(1006, "stalled at shutdown")
+                aborted += 1
+            else:
+                aborted += _abort(connection.send, tcp_server_class)
+        return aborted
 
     async def shutdown(
         self,
@@ -418,6 +494,9 @@ async def serve(
     abort_stalled: bool = True,
     permessage_deflate: bool = True,
     fix_client_close_codes: bool = True,
+    data_plane: bool = True,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve an ASGI app with Hypercorn's trio worker until cancelled; drain on the way out.
@@ -455,15 +534,26 @@ async def serve(
             always does); False refuses it (checked Hypercorn versions only).
         fix_client_close_codes: Report the client's close code and reason in
             ``websocket.disconnect`` instead of Hypercorn's 1006 (checked versions only).
+        data_plane: Serve each accepted HTTP/1.1 WebSocket over plain TCP with trio_ws's own
+            read loop and write path (see the Hypercorn page for which connections take
+            which path; checked Hypercorn versions only). False leaves every connection to
+            Hypercorn.
+        ping_interval: Data plane only: seconds between keepalive pings (None: no pings).
+        ping_timeout: Data plane only: seconds to wait for the pong before the connection is
+            closed with 1011 and the app is told so (None: pongs are not checked).
         task_status: Given by ``nursery.start``; receives the list of bound URLs.
 
     Raises:
-        ValueError: ``drain_close_code`` cannot be sent, or ``drain_seconds`` is negative.
+        ValueError: ``drain_close_code`` cannot be sent, ``drain_seconds`` is negative, or
+            ``ping_interval``/``ping_timeout`` is not None or a positive number.
         TypeError: Both ``config`` and ``host``/``port`` were given.
     """
     validate_close(drain_close_code, DRAIN_REASON)
     if not drain_seconds >= 0 or math.isinf(drain_seconds):
         raise ValueError(f"drain_seconds must be a finite number >= 0, not {drain_seconds!r}")
+    for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+        if value is not None and not (0 < value < math.inf):
+            raise ValueError(f"{name} must be None or a finite number > 0, not {value!r}")
     config = _make_config(config, host, port)
     server = _Server(
         app,
@@ -473,6 +563,9 @@ async def serve(
         abort_stalled=abort_stalled,
         permessage_deflate=permessage_deflate,
         fix_client_close_codes=fix_client_close_codes,
+        data_plane=data_plane,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     stop_hypercorn = trio.Event()
     hypercorn_done = trio.Event()
