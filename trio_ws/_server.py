@@ -16,6 +16,11 @@
   in ``websocket.disconnect`` (1005 for a close frame without a code, 1006 only when the TCP
   connection dropped).
 * **permessage-deflate** can be turned off (Hypercorn always negotiates it when offered).
+* **The data plane** (``data_plane=True``, the default). After Hypercorn's HTTP/1.1 upgrade
+  handshake and the app's accept, a plain-TCP connection is served by ``_dataplane``: its own
+  read loop and write path, server close codes the app is told about, keepalive pings with
+  pongs checked, sends that a cancellation aborts instead of blocking. TLS, HTTP/2 and plain
+  HTTP stay Hypercorn's.
 
 The last three reach into Hypercorn's internals, so they are enabled only for the Hypercorn
 versions whose code they were checked against (0.17.x-0.18.x); on any other version they are
@@ -24,13 +29,9 @@ skipped with one log message and :func:`serve` still drains by cancellation.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import math
-import socket
-import struct
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from typing import Any, cast
 
 import hypercorn.trio
@@ -38,8 +39,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.typing import Framework
 
+from . import _internals
 from ._dataplane import DATAPLANE_EXTENSION, DataPlane
-from ._handover import find_handover
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import SHUTDOWN_EXTENSION
@@ -48,158 +49,11 @@ __all__ = ["serve"]
 
 logger = logging.getLogger("trio_ws")
 
-#: Hypercorn versions whose ``WSStream`` and ``TCPServer`` the remedies were checked against.
-SUPPORTED_HYPERCORN = ((0, 17), (0, 18))
 #: The reason sent with ``drain_close_code``.
 DRAIN_REASON = "server shutting down"
 # After the drain window: how long aborted connections get to unwind.
 _ABORT_GRACE = 1.0
-# How many ``__self__``/``send`` hops lead from the app's ``send`` to Hypercorn's TCPServer.
-_MAX_HOPS = 4
 _UNAVAILABLE_BODY = b"server shutting down"
-
-
-def _hypercorn_version() -> tuple[int, ...]:
-    try:
-        text = importlib.metadata.version("hypercorn")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored copies
-        return ()
-    parts: list[int] = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-def _load_internals() -> tuple[type[Any], type[Any]] | str:
-    """Build the ``WSStream`` subclass and find ``TCPServer``, or say why not."""
-    version = _hypercorn_version()
-    if version[:2] not in SUPPORTED_HYPERCORN:
-        shown = ".".join(map(str, version)) or "unknown"
-        return f"Hypercorn {shown} is not a checked version (0.17.x-0.18.x)"
-    try:
-        from hypercorn.protocol.events import StreamClosed
-        from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
-        from hypercorn.trio.tcp_server import TCPServer
-        from wsproto.events import CloseConnection
-    except ImportError as exc:  # pragma: no cover - checked versions have all of these
-        return f"Hypercorn's internals moved ({exc})"
-    for name in ("handle", "_accept", "app_send"):
-        if not callable(getattr(WSStream, name, None)):  # pragma: no cover
-            return f"hypercorn WSStream has no {name}()"
-
-    closed_states = {ASGIWebsocketState.CLOSED, ASGIWebsocketState.HTTPCLOSED}
-
-    class ServedWSStream(WSStream):
-        """Hypercorn's ``WSStream``, re-classed per connection by :func:`serve`.
-
-        Instances are created by Hypercorn as plain ``WSStream`` objects; the app wrapper sets
-        ``__class__`` before the handshake is accepted, so no client frame is ever handled by
-        the plain class.
-        """
-
-        trio_ws_peer_close: tuple[int, str] | None = None
-        trio_ws_report_close = True
-        trio_ws_deflate = True
-
-        async def handle(self, event: Any) -> None:
-            peer = self.trio_ws_peer_close
-            if (
-                peer is not None
-                and isinstance(event, StreamClosed)
-                and not self.closed
-                and self.app_put is not None
-                and self.state not in closed_states
-            ):
-                # The client closed first: report its code and reason, not Hypercorn's 1006.
-                self.closed = True
-                await self.app_put(
-                    {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
-                )
-                return
-            await super().handle(event)
-
-        async def _accept(self, message: Any) -> None:
-            offers = self.handshake.extensions
-            if not self.trio_ws_deflate and offers:
-                self.handshake.extensions = [
-                    offer
-                    for offer in offers
-                    if offer.split(";", 1)[0].strip().lower() != "permessage-deflate"
-                ]
-            await super()._accept(message)
-
-        # Hypercorn assigns the wsproto connection in _accept; wrap it as it is assigned, so
-        # that the client's close event is noted on its way to Hypercorn's own event loop.
-        @property
-        def connection(self) -> Any:
-            try:
-                return self.__dict__["_trio_ws_connection"]
-            except KeyError:
-                raise AttributeError("connection") from None
-
-        @connection.setter
-        def connection(self, value: Any) -> None:
-            self.__dict__["_trio_ws_connection"] = _CloseRecorder(value, self)
-
-    class _CloseRecorder:
-        """A wsproto connection, passed through, that notes the client's close code and reason."""
-
-        def __init__(self, connection: Any, stream: ServedWSStream) -> None:
-            self._connection = connection
-            self._stream = stream
-
-        def events(self) -> Any:
-            for event in self._connection.events():
-                if isinstance(event, CloseConnection) and self._stream.trio_ws_report_close:
-                    self._stream.trio_ws_peer_close = (int(event.code), event.reason or "")
-                yield event
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._connection, name)
-
-    return ServedWSStream, TCPServer
-
-
-def _plane_classes() -> tuple[type[Any], type[Any], type[Any]] | None:
-    """Hypercorn's WSStream, H11Protocol and TCPServer (checked versions only)."""
-    internals = _internals()
-    if internals is None:
-        return None
-    from hypercorn.protocol.h11 import H11Protocol
-
-    stream_class, tcp_server_class = internals
-    return stream_class.__base__, H11Protocol, tcp_server_class
-
-
-_INTERNALS: tuple[type[Any], type[Any]] | str | None = None
-_WARNED = False
-
-
-def _internals() -> tuple[type[Any], type[Any]] | None:
-    """The ``WSStream`` subclass and ``TCPServer``; None (logged once) if unsupported."""
-    global _INTERNALS, _WARNED
-    if _INTERNALS is None:
-        _INTERNALS = _load_internals()
-    if isinstance(_INTERNALS, str):
-        if not _WARNED:
-            _WARNED = True
-            logger.warning(
-                "trio_ws.serve: %s; the data plane, client close codes, the permessage-deflate "
-                "switch and aborting stalled connections are disabled (the drain still works)",
-                _INTERNALS,
-            )
-        return None
-    return _INTERNALS
-
-
-def _unsupported(what: str) -> None:
-    global _WARNED
-    if not _WARNED:
-        _WARNED = True
-        logger.warning("trio_ws.serve: %s; that remedy is skipped for such connections", what)
 
 
 class _Connection:
@@ -219,37 +73,6 @@ class _Connection:
         self.stream = stream
         self.plane = plane
         self.cancel_scope = trio.CancelScope()
-
-
-def _tcp_server_of(send: Send, tcp_server_class: type[Any]) -> Any:
-    """Follow ``send.__self__.send.__self__...`` from the app's ``send`` to Hypercorn's TCPServer."""
-    hop: Any = send
-    for _ in range(_MAX_HOPS):
-        owner = getattr(hop, "__self__", None)
-        if isinstance(owner, tcp_server_class):
-            return owner
-        hop = getattr(owner, "send", None)
-        if hop is None:
-            return None
-    return None
-
-
-def _abort(send: Send, tcp_server_class: type[Any]) -> bool:
-    """Close the connection's socket abortively (RST); True if a socket was found."""
-    server = _tcp_server_of(send, tcp_server_class)
-    stream = getattr(server, "stream", None)
-    sock = getattr(stream, "socket", None)
-    if sock is None:  # TLS: trio.SSLStream over a SocketStream
-        sock = getattr(getattr(stream, "transport_stream", None), "socket", None)
-    if not isinstance(sock, trio.socket.SocketType):
-        _unsupported("a connection's socket could not be found from its ASGI send callable")
-        return False
-    with suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    # Wakes Hypercorn's shielded send_all (and its reader) with ClosedResourceError, which
-    # Hypercorn handles as a closed connection.
-    sock.close()
-    return True
 
 
 class _Server:
@@ -279,7 +102,7 @@ class _Server:
         self.abort_stalled = abort_stalled
         self.permessage_deflate = permessage_deflate
         self.fix_client_close_codes = fix_client_close_codes
-        self.internals = _internals()
+        self.hooks = _internals.available()
         self.websockets: set[_Connection] = set()
         self.http: set[_Connection] = set()
         self.draining = False
@@ -291,7 +114,7 @@ class _Server:
         kind = scope["type"]
         if kind == "websocket":
             await self._websocket(scope, receive, send)
-        elif kind == "http" and self.internals is not None:
+        elif kind == "http" and self.hooks:
             # Registered only so that a stalled HTTP client can be aborted at the end.
             connection = _Connection(send, None, None)
             self.http.add(connection)
@@ -303,20 +126,12 @@ class _Server:
             await self.app(scope, receive, send)
 
     def _adopt(self, send: Send) -> Any:
-        """Re-class the connection's ``WSStream`` (known Hypercorn only); return it or None."""
-        if self.internals is None:
+        """Re-class the connection's ``WSStream`` (checked Hypercorn only); return it or None."""
+        if not self.hooks:
             return None
-        stream_class, _ = self.internals
-        stream: Any = getattr(send, "__self__", None)
-        if stream is None or type(stream) is not stream_class.__base__:
-            _unsupported("the ASGI send callable is not a Hypercorn WSStream method")
-            return None
-        stream.__class__ = stream_class
-        if not self.fix_client_close_codes:
-            setattr(stream, "trio_ws_report_close", False)  # noqa: B010 - typed as the base
-        if not self.permessage_deflate:
-            setattr(stream, "trio_ws_deflate", False)  # noqa: B010
-        return stream
+        return _internals.adopt(
+            send, report_close=self.fix_client_close_codes, deflate=self.permessage_deflate
+        )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.draining:
@@ -352,7 +167,7 @@ class _Server:
                 elif stream is not None:
                     # Hypercorn's own "app finished" step (it runs it again after us, as a
                     # no-op), done while still registered: its close frame can stall too.
-                    await send(cast(Any, None))
+                    await _internals.app_finished(stream)
             finally:
                 self._ended(connection)
 
@@ -363,18 +178,15 @@ class _Server:
 
     def _plane(self, send: Send) -> DataPlane | None:
         """The data plane for this connection, or None (Hypercorn keeps it; logged at debug)."""
-        classes = _plane_classes()
-        if classes is None:
-            return None
-        found = find_handover(send, *classes)
+        found = _internals.find_handover(send)
         if isinstance(found, str):
             logger.debug("trio_ws.serve: Hypercorn serves this WebSocket itself: %s", found)
             return None
-        hook, inbox, config = found
+        hook, inbox, max_message_size = found
         return DataPlane(
             hook,
             inbox,
-            max_message_size=config.websocket_max_message_size,
+            max_message_size=max_message_size,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             client_close_codes=self.fix_client_close_codes,
@@ -393,9 +205,7 @@ class _Server:
 
     async def _close_after_drain(self, stream: Any, send: Send, notice: dict[str, Any]) -> None:
         """A plain app (not a session) absorbed the drain: close for it, shielded and time-boxed."""
-        from hypercorn.protocol.ws_stream import ASGIWebsocketState
-
-        if stream.state is not ASGIWebsocketState.CONNECTED or stream.closed:
+        if not _internals.is_open(stream):
             return  # noqa: ASYNC910 - runs right after a cancellation; nothing to close
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + max(self.drain_seconds, 0.1)
@@ -419,9 +229,8 @@ class _Server:
     # -- the shutdown side -------------------------------------------------------------------
 
     def _abort_all(self, connections: set[_Connection]) -> int:
-        if self.internals is None or not self.abort_stalled:
+        if not self.hooks or not self.abort_stalled:
             return 0
-        _, tcp_server_class = self.internals
         aborted = 0
         for connection in list(connections):
             plane = connection.plane
@@ -429,7 +238,7 @@ class _Server:
                 plane.abort(1006, "stalled at shutdown")
                 aborted += 1
             else:
-                aborted += _abort(connection.send, tcp_server_class)
+                aborted += _internals.abort(connection.send)
         return aborted
 
     async def shutdown(
@@ -535,24 +344,23 @@ async def serve(
         fix_client_close_codes: Report the client's close code and reason in
             ``websocket.disconnect`` instead of Hypercorn's 1006 (checked versions only).
         data_plane: Serve each accepted HTTP/1.1 WebSocket over plain TCP with trio_ws's own
-            read loop and write path (see the Hypercorn page for which connections take
-            which path; checked Hypercorn versions only). False leaves every connection to
-            Hypercorn.
+            read loop and write path (docs/hypercorn.rst says which connections take which
+            path; checked Hypercorn versions only). False leaves every connection to Hypercorn.
         ping_interval: Data plane only: seconds between keepalive pings (None: no pings).
-        ping_timeout: Data plane only: seconds to wait for the pong before the connection is
+        ping_timeout: Data plane only: seconds to wait for a pong before the connection is
             closed with 1011 and the app is told so (None: pongs are not checked).
         task_status: Given by ``nursery.start``; receives the list of bound URLs.
 
     Raises:
         ValueError: ``drain_close_code`` cannot be sent, ``drain_seconds`` is negative, or
-            ``ping_interval``/``ping_timeout`` is not None or a positive number.
+            ``ping_interval``/``ping_timeout`` is neither None nor a positive number.
         TypeError: Both ``config`` and ``host``/``port`` were given.
     """
     validate_close(drain_close_code, DRAIN_REASON)
     if not drain_seconds >= 0 or math.isinf(drain_seconds):
         raise ValueError(f"drain_seconds must be a finite number >= 0, not {drain_seconds!r}")
     for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
-        if value is not None and not (0 < value < math.inf):
+        if value is not None and not 0 < value < math.inf:
             raise ValueError(f"{name} must be None or a finite number > 0, not {value!r}")
     config = _make_config(config, host, port)
     server = _Server(
