@@ -41,9 +41,9 @@ from hypercorn.typing import Framework
 
 from . import _internals
 from ._dataplane import DATAPLANE_EXTENSION, DataPlane
+from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
-from ._websocket import SHUTDOWN_EXTENSION
 
 __all__ = ["serve"]
 
