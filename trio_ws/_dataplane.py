@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import trio
-from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
+from wsproto.frame_protocol import Opcode, ParseFailed
 
 from ._types import Message
 
@@ -77,8 +77,8 @@ class ConnectionClosed(ConnectionError):
 class Handover(Protocol):
     """What the data plane needs from the server that did the handshake (``_internals``)."""
 
-    async def forward(self, message: Message) -> None:
-        """The server's own ASGI ``send`` (used until the takeover)."""
+    #: The server's own ASGI ``send`` (used until the takeover).
+    forward: Callable[[Message], Awaitable[None]]
 
     def can_take_over(self) -> bool:
         """Whether the connection is still one the data plane can take (checked at accept)."""
@@ -126,14 +126,13 @@ class DataPlane:
     __slots__ = (
         "_announced",
         "_app_gone",
+        "_client_codes",
+        "_close_at",
+        "_closed",
+        "_drained",
         "_early_close",
         "_fallback",
         "_hook",
-        "_ready",
-        "_close_at",
-        "_client_codes",
-        "_closed",
-        "_drained",
         "_inbox",
         "_max_size",
         "_outbox",
@@ -147,6 +146,7 @@ class DataPlane:
         "_putting",
         "_raw",
         "_reading",
+        "_ready",
         "_sent_close",
         "_service_parked",
         "_service_running",
@@ -156,8 +156,8 @@ class DataPlane:
         "_sock",
         "_spawn",
         "_state",
-        "_then",
         "_text",
+        "_then",
         "compressed",
     )
 
@@ -209,6 +209,11 @@ class DataPlane:
         self._close_at = math.inf
         self._pong_due = math.inf
         self._ping_at = math.inf
+
+    @property
+    def closed(self) -> bool:
+        """True once the socket is closed."""
+        return self._closed
 
     @property
     def active(self) -> bool:
@@ -336,7 +341,7 @@ class DataPlane:
         if len(self._outbox) > HIGH_WATER and not self._closed:
             await self._wait_drained()
             # The frame was queued; if the connection broke meanwhile it may not have gone out.
-            broke = self._closed and kind == "websocket.send"
+            broke = kind == "websocket.send" and self.closed
         else:
             await trio.lowlevel.cancel_shielded_checkpoint()
         if broke:
@@ -602,6 +607,7 @@ class DataPlane:
                     if self._state != _OPEN:
                         continue
                     payload = frame.payload
+                    message: Message | None
                     if frame.message_finished and not self._parts:
                         size = len(payload)
                         if opcode is _TEXT and not payload.isascii():

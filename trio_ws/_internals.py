@@ -348,7 +348,8 @@ def find_handover(
     tcp_server = getattr(getattr(protocol, "send", None), "__self__", None)
     if not isinstance(tcp_server, TCPServer):
         return "the connection is not served by Hypercorn's trio TCPServer"
-    if type(tcp_server.stream) is not trio.SocketStream:
+    transport: Any = tcp_server.stream  # annotated as an SSLStream; plain TCP is a SocketStream
+    if type(transport) is not trio.SocketStream:
         return "TLS connection"
     if getattr(tcp_server.protocol, "protocol", None) is not protocol:
         return "Hypercorn's protocol wrapper is not where it was expected"

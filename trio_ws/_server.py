@@ -200,7 +200,11 @@ class _Server:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + max(self.drain_seconds, 0.1)
             await plane.send(
-                {"type": "websocket.close", "code": notice["close_code"], "reason": notice["reason"]}
+                {
+                    "type": "websocket.close",
+                    "code": notice["close_code"],
+                    "reason": notice["reason"],
+                }
             )
 
     async def _close_after_drain(self, stream: Any, send: Send, notice: dict[str, Any]) -> None:
