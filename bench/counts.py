@@ -101,7 +101,7 @@ def one_run(tool: str, variant: str, scenario: str, n: int) -> float:
             cmd, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         try:
-            wait_port(port, server, 120)
+            wait_port(port, server, 600)
             flags = [f.replace("{n}", str(n)) for f in SCENARIOS[scenario][0]]
             client = subprocess.run(
                 [PYTHON, str(HERE / "client.py"), "--url", f"ws://127.0.0.1:{port}"]

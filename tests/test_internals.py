@@ -435,7 +435,8 @@ async def _check_handover(accepted_sock: Any) -> None:
     assert w.stream.state is ASGIWebsocketState.CONNECTED
     parts = hook.take_over()
     assert parts is not None
-    sock, raw, proto, _spawn = parts
+    sock, raw, proto, _spawn, idle = parts
+    assert idle is _internals.frame_protocol_idle
     assert sock is accepted_sock
     assert raw is accepted_sock._sock  # type: ignore[attr-defined]
     assert proto is w.stream.connection._proto
@@ -450,3 +451,22 @@ async def test_find_handover_refuses_what_it_does_not_cover() -> None:
     assert "not a Hypercorn WSStream" in str(_internals.find_handover(send))
     w = await wired()  # the recording send is not a TCPServer's
     assert "TCPServer" in str(_internals.find_handover(w.stream.app_send))
+
+
+async def test_frame_protocol_idle_reads_wsprotos_decoder_state() -> None:
+    """``FrameProtocol._frame_decoder.header``/``.buffer`` and ``._message_decoder.opcode``."""
+    from wsproto.frame_protocol import FrameProtocol
+
+    client = FrameProtocol(True, [])
+    server = FrameProtocol(False, [])
+    assert _internals.frame_protocol_idle(server)
+    frame = bytes(client.send_data(b"abc", True))
+    server.receive_bytes(frame[:1])  # one header byte buffered
+    assert list(server.received_frames()) == []
+    assert not _internals.frame_protocol_idle(server)
+    server.receive_bytes(frame[1:])
+    assert len(list(server.received_frames())) == 1
+    assert _internals.frame_protocol_idle(server)
+    server.receive_bytes(bytes(client.send_data(b"first half", False)))
+    assert len(list(server.received_frames())) == 1
+    assert not _internals.frame_protocol_idle(server)  # a fragmented message in progress

@@ -60,6 +60,8 @@ LOW_WATER = 16 * 1024
 #: How long the server waits for the client's side of a closing handshake before it aborts.
 CLOSE_TIMEOUT = 10.0
 _MAX_RECV = 65536
+#: Parse complete unfragmented frames without wsproto (tests turn it off to compare).
+_FAST_PATH = True
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _PING = Opcode.PING
@@ -72,6 +74,16 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 class ConnectionClosed(ConnectionError):
     """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``)."""
+
+
+#: What :meth:`Handover.take_over` returns.
+TakeOver = tuple[
+    Any,
+    socket.socket,
+    Any,
+    Callable[[Callable[[], Awaitable[None]]], None],
+    Callable[[Any], bool],
+]
 
 
 class Handover(Protocol):
@@ -89,12 +101,15 @@ class Handover(Protocol):
     def swap_out(self, previous: Any) -> None:
         """Undo :meth:`swap_in`."""
 
-    def take_over(
-        self,
-    ) -> tuple[Any, socket.socket, Any, Callable[[Callable[[], Awaitable[None]]], None]] | None:
+    def take_over(self) -> TakeOver | None:
         """After the accept was sent: stop the server's WebSocket code and return the trio
-        socket, its stdlib socket, the negotiated ``FrameProtocol`` and a task spawner; or
-        None if the accept did not open the connection."""
+        socket, its stdlib socket, the negotiated ``FrameProtocol``, a task spawner and a
+        test of whether that ``FrameProtocol`` is between messages with nothing buffered;
+        or None if the accept did not open the connection."""
+
+
+def _never(proto: Any) -> bool:
+    return False
 
 
 def _no_spawn(fn: Callable[[], Awaitable[None]]) -> None:  # pragma: no cover - before takeover
@@ -130,6 +145,9 @@ class DataPlane:
         "_close_at",
         "_closed",
         "_drained",
+        "_fast",
+        "_fast_ok",
+        "_idle",
         "_early_close",
         "_fallback",
         "_hook",
@@ -198,6 +216,10 @@ class DataPlane:
         self._app_gone = False
         self._reading = False
         self._parts: list[Any] = []
+        #: Whether frames may take the fast path at all (no extension), and right now.
+        self._fast_ok = False
+        self._fast = False
+        self._idle: Callable[[Any], bool] = _never
         self._text = False
         self._size = 0
         self._drained: trio.lowlevel.ParkingLot | None = None
@@ -251,8 +273,9 @@ class DataPlane:
             return
         self._fallback = None
         self._hook = None
-        self._sock, self._raw, self._proto, self._spawn = parts
+        self._sock, self._raw, self._proto, self._spawn, self._idle = parts
         self.compressed = bool(self._proto.extensions)
+        self._fast = self._fast_ok = _FAST_PATH and not self.compressed
         if self._early_close:
             self._peer_gone()
         elif self._ping_interval is not None:
@@ -598,6 +621,14 @@ class DataPlane:
     async def _receive(self, data: bytes) -> None:
         if self._state == _DISCARD:
             return
+        if self._fast:
+            used = await self._fast_frames(data)
+            if used == len(data) or self._outcome is not None:
+                return
+            # Something the fast path does not take: wsproto parses from here on, until its
+            # decoder is idle again.
+            self._fast = False
+            data = data[used:]
         proto = self._proto
         proto.receive_bytes(data)
         try:
@@ -639,6 +670,67 @@ class DataPlane:
                     return
         except ParseFailed as exc:
             self._fail(int(exc.code), str(exc))
+            return
+        if self._fast_ok and self._state == _OPEN and self._idle(proto):
+            self._fast = True
+
+    async def _fast_frames(self, data: bytes) -> int:
+        """Deliver the complete, unfragmented, masked text and binary frames at the start of
+        ``data`` (no extension); return how many bytes were used. Anything else (a control
+        frame, a fragment, a partial frame, invalid UTF-8, an oversize or oddly encoded
+        length) is left for wsproto, so the two parse the same bytes the same way
+        (``tests/test_dataplane_frames.py`` checks that against wsproto alone).
+        """
+        pos = 0
+        end = len(data)
+        max_size = self._max_size
+        while end - pos >= 6:
+            first = data[pos]
+            second = data[pos + 1]
+            if second < 0x80 or (first != 0x81 and first != 0x82):
+                return pos
+            length = second & 0x7F
+            if length < 126:
+                head = pos + 2
+            elif length == 126:
+                if end - pos < 8:
+                    return pos
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                if length < 126:
+                    return pos
+                head = pos + 4
+            else:
+                if end - pos < 14:
+                    return pos
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                if length < 65536:
+                    return pos
+                head = pos + 10
+            start = head + 4
+            stop = start + length
+            if stop > end or length > max_size:
+                return pos
+            if length:
+                mask = data[head:start] * ((length >> 2) + 1)
+                payload = (
+                    int.from_bytes(data[start:stop], "little")
+                    ^ int.from_bytes(mask[:length], "little")
+                ).to_bytes(length, "little")
+            else:
+                payload = b""
+            if first == 0x81:
+                try:
+                    text = payload.decode()
+                except UnicodeDecodeError:
+                    return pos
+                message = {"type": "websocket.receive", "bytes": None, "text": text}
+            else:
+                message = {"type": "websocket.receive", "bytes": payload, "text": None}
+            pos = stop
+            await self._put(message)
+            if self._outcome is not None:
+                return end
+        return pos
 
     def _assemble(self, opcode: Opcode, payload: Any, finished: bool) -> Message | None:
         """Add one piece of a fragmented (or partly received) message; the message when done."""

@@ -49,6 +49,9 @@ The hooks and the private names each one relies on:
     connection and its "app finished" send is a no-op), ``WSStream.connection`` and wsproto's
     ``Connection._proto`` (the ``FrameProtocol`` with the negotiated extensions), and trio's
     ``SocketType._sock`` (the stdlib socket, for non-blocking ``send``/``recv``).
+    :func:`frame_protocol_idle` reads wsproto's ``FrameProtocol._frame_decoder`` (``header``,
+    ``buffer``) and ``FrameProtocol._message_decoder.opcode``: the data plane parses complete
+    frames itself only while wsproto holds nothing.
 
 :func:`is_open` and :func:`app_finished` (closing for a plain app after the drain)
     ``WSStream.state is ASGIWebsocketState.CONNECTED`` and ``WSStream.closed``; ``app_send(None)``
@@ -65,15 +68,12 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import trio
 from wsproto.events import CloseConnection
 
 from ._types import Message, Send
-
-if TYPE_CHECKING:
-    from ._dataplane import DataPlane
 
 try:
     from hypercorn.protocol.events import StreamClosed
@@ -310,7 +310,7 @@ class HypercornHandover:
     def can_take_over(self) -> bool:
         return not self.stream.closed and self.stream.state is ASGIWebsocketState.HANDSHAKE
 
-    def swap_in(self, plane: DataPlane) -> Any:
+    def swap_in(self, plane: Any) -> Any:
         previous = self.tcp_server.protocol
         self.tcp_server.protocol = plane
         return previous
@@ -320,7 +320,16 @@ class HypercornHandover:
 
     def take_over(
         self,
-    ) -> tuple[Any, socket.socket, Any, Callable[[Callable[[], Awaitable[None]]], None]] | None:
+    ) -> (
+        tuple[
+            Any,
+            socket.socket,
+            Any,
+            Callable[[Callable[[], Awaitable[None]]], None],
+            Callable[[Any], bool],
+        ]
+        | None
+    ):
         stream = self.stream
         if stream.closed or stream.state is not ASGIWebsocketState.CONNECTED:
             return None
@@ -329,7 +338,18 @@ class HypercornHandover:
         # handed from now on, and its "app finished" send is a no-op.
         stream.closed = True
         sock = self.tcp_server.stream.socket
-        return sock, sock._sock, proto, stream.task_group.spawn
+        return sock, sock._sock, proto, stream.task_group.spawn, frame_protocol_idle
+
+
+def frame_protocol_idle(proto: Any) -> bool:
+    """wsproto's ``FrameProtocol`` is between messages with no byte buffered.
+
+    Relies on ``FrameProtocol._frame_decoder`` (``buffer``, a ``Buffer`` with ``__len__``;
+    ``header``, None between frames) and ``FrameProtocol._message_decoder.opcode`` (None
+    between messages).
+    """
+    decoder = proto._frame_decoder
+    return decoder.header is None and not len(decoder.buffer) and proto._message_decoder.opcode is None
 
 
 def find_handover(
