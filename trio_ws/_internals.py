@@ -349,7 +349,9 @@ def frame_protocol_idle(proto: Any) -> bool:
     between messages).
     """
     decoder = proto._frame_decoder
-    return decoder.header is None and not len(decoder.buffer) and proto._message_decoder.opcode is None
+    return (
+        decoder.header is None and not len(decoder.buffer) and proto._message_decoder.opcode is None
+    )
 
 
 def find_handover(
