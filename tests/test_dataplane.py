@@ -481,3 +481,25 @@ async def test_tls_falls_back_to_hypercorn(tmp_path: Any) -> None:
         with trio.fail_after(TIMEOUT):
             assert await trio.to_thread.run_sync(client, address) == "over tls"
         assert DATAPLANE_EXTENSION not in app.scopes[0]["extensions"]
+
+
+async def test_an_internal_error_ends_only_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trio_ws._dataplane import DataPlane
+
+    original = DataPlane._receive
+
+    async def broken(self: DataPlane, data: bytes) -> None:
+        raise RuntimeError("a bug")
+
+    app = Recorder()
+    async with serving(app) as address:
+        monkeypatch.setattr(DataPlane, "_receive", broken)
+        async with RawClient.connect(address, "/echo") as client:
+            await client.send(TextMessage(data="boom"))
+            assert closes(await client.events()) == [(1011, "internal error")]
+        disconnect = await app.until_disconnect()
+        assert (disconnect["code"], disconnect[CLOSED_BY_KEY]) == (1011, "server")
+        monkeypatch.setattr(DataPlane, "_receive", original)
+        async with RawClient.connect(address, "/echo") as client:  # still serving
+            await client.send(TextMessage(data="fine"))
+            assert (await client.events(until=TextMessage))[-1].data == "fine"

@@ -262,7 +262,13 @@ class DataPlane(Reader):
                 self._peer_gone()
             await self.finish()
         elif not self._reading and not self._closed:
-            await self.run(data)
+            try:
+                await self.run(data)
+            except Exception:
+                # Hypercorn runs this in its connection task, where an exception would end
+                # the whole server: end this connection instead.
+                self._internal_error("the data plane's reader failed")
+                await self.finish()
         else:
             await trio.lowlevel.checkpoint()
 
@@ -413,6 +419,11 @@ class DataPlane(Reader):
         self._close_socket(abort=True)
         logger.info("trio_ws.serve: aborted a WebSocket connection (%d, %s)", code, reason)
 
+    def _internal_error(self, what: str) -> None:
+        logger.exception("trio_ws.serve: %s; connection aborted", what)
+        self._reading = False
+        self.abort(1011, "internal error")
+
     def _peer_gone(self) -> None:
         self._decide(1006, "", by_server=False)
         self._close_socket(abort=False)
@@ -470,6 +481,8 @@ class DataPlane(Reader):
                 self._service_scope = None
                 if scope.cancelled_caught:
                     self._timer()
+        except Exception:  # as for the reader: never let Hypercorn's task group see it
+            self._internal_error("the data plane's helper task failed")
         finally:
             self._service_scope = None
             self._service_task = None

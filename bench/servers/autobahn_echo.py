@@ -35,7 +35,10 @@ async def app(scope, receive, send) -> None:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return
-        await send({"type": "websocket.send", "bytes": message["bytes"], "text": message["text"]})
+        try:
+            await send({"type": "websocket.send", "bytes": message["bytes"], "text": message["text"]})
+        except OSError:  # the client closed meanwhile (ASGI: send on a closed connection raises)
+            return
 
 
 async def main(port: int, plain: bool) -> None:
