@@ -503,3 +503,76 @@ async def test_an_internal_error_ends_only_its_connection(monkeypatch: pytest.Mo
         async with RawClient.connect(address, "/echo") as client:  # still serving
             await client.send(TextMessage(data="fine"))
             assert (await client.events(until=TextMessage))[-1].data == "fine"
+
+
+async def test_broadcast_with_per_send_deadlines_survives_a_stalled_client() -> None:
+    """Issue 8 item 5: one stalled client costs the others nothing but its deadline."""
+    sends: list[Send] = []
+    ready = trio.Semaphore(0)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await Recorder()(scope, receive, send)  # lifespan
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        sends.append(send)
+        ready.release()
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+
+    healthy = 10
+    rounds = 10
+    payload = b"y" * 256 * 1024
+    frame_size = len(payload) + 10
+    received = [0] * healthy
+
+    async def reader(i: int, stream: trio.SocketStream) -> None:
+        while received[i] < rounds * frame_size:
+            data = await stream.receive_some(1 << 20)
+            assert data
+            received[i] += len(data)
+
+    async with serving(app) as address:
+        host, port = address.rsplit(":", 1)
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect((host, int(port)))
+        stalled.sendall(_upgrade())
+        try:
+            with trio.fail_after(TIMEOUT):
+                await ready.acquire()  # the stalled one is first in the broadcast
+            async with trio.open_nursery() as nursery:
+                streams = []
+                for i in range(healthy):
+                    stream = await trio.open_tcp_stream(host, int(port))
+                    streams.append(stream)
+                    await stream.send_all(_upgrade())
+                    head = b""
+                    with trio.fail_after(TIMEOUT):
+                        while b"\r\n\r\n" not in head:
+                            head += await stream.receive_some(1)
+                        await ready.acquire()
+                    nursery.start_soon(reader, i, stream)
+                live = list(sends)
+                for _ in range(rounds):
+                    for send in list(live):
+                        with trio.move_on_after(1.0) as scope:
+                            await send({"type": "websocket.send", "bytes": payload, "text": None})
+                        if scope.cancelled_caught:
+                            live.remove(send)
+                assert len(live) == healthy
+                assert sends[0] not in live
+            for stream in streams:
+                await stream.aclose()
+        finally:
+            stalled.close()
+    assert received == [rounds * frame_size] * healthy
+
+
+def _upgrade() -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+    ).encode()

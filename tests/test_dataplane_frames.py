@@ -99,7 +99,9 @@ async def run_plane(chunks: list[bytes], *, fast: bool) -> tuple[list[Any], byte
     return messages, bytes(raw.written), plane._outcome
 
 
-def masked(first: int, payload: bytes, rng: random.Random, *, mask: bool = True, width: int = 0) -> bytes:
+def masked(
+    first: int, payload: bytes, rng: random.Random, *, mask: bool = True, width: int = 0
+) -> bytes:
     length = len(payload)
     bit = 0x80 if mask else 0
     if width == 0:
@@ -149,7 +151,9 @@ def random_stream(rng: random.Random) -> bytes:
         elif kind < 0.88:
             out += masked(0x80, b"orphan continuation", rng)
         elif kind < 0.90:
-            out += masked(0x88, struct.pack("!H", rng.choice([1000, 999, 4000, 1005])) + b"bye", rng)
+            out += masked(
+                0x88, struct.pack("!H", rng.choice([1000, 999, 4000, 1005])) + b"bye", rng
+            )
         else:
             out += masked(0x81, os.urandom(0)[:0] + b"plain ascii " * (size // 12), rng)
     return out
