@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["check_bool", "check_int", "check_seconds"]
+__all__ = [
+    "check_bool",
+    "check_callable",
+    "check_int",
+    "check_seconds",
+    "check_str",
+    "check_strings",
+]
 
 
 def _type_name(value: object) -> str:
@@ -62,3 +69,48 @@ def check_bool(name: str, value: object, *, optional: bool = False) -> None:
     if not isinstance(value, bool):
         wanted = "True, False or None" if optional else "True or False"
         raise TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+
+
+def check_str(name: str, value: object, *, optional: bool = False) -> None:
+    """Check that ``value`` is a str (or ``None`` where allowed).
+
+    Raises:
+        TypeError: ``value`` has another type.
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        wanted = "a str or None" if optional else "a str"
+        raise TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+
+
+def check_callable(name: str, value: object, what: str) -> None:
+    """Check that ``value`` is callable.
+
+    Raises:
+        TypeError: It is not.
+    """
+    if not callable(value):
+        raise TypeError(f"{name} must be {what}, not {_type_name(value)} ({value!r:.40})")
+
+
+def check_strings(name: str, value: object, *, optional: bool = False) -> None:
+    """Check a collection of strings, such as HTTP methods; a lone str is refused.
+
+    Raises:
+        TypeError: ``value`` is a str, not iterable, or holds something other than str.
+    """
+    if value is None and optional:
+        return
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{name} must be a collection of str, such as [{value!r}], not a single "
+            f"{_type_name(value)}"
+        )
+    try:
+        items = list(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"{name} must be a collection of str, not {_type_name(value)}") from None
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must hold only str, not {_type_name(item)} ({item!r:.40})")
