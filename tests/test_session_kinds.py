@@ -260,7 +260,7 @@ async def test_pipelining_with_a_disconnect_watcher_is_never_closed(
         async def client() -> None:
             for i in range(500):
                 await server.client_text(str(i))
-            while len(server.data_sent()) < 500:  # reads every echo, then leaves
+            while len(server.data_sent()) < 500:  # noqa: ASYNC110 (reads every echo, then leaves)
                 await trio.sleep(0.01)
             await server.client_disconnect(1000)
 
@@ -292,7 +292,7 @@ async def test_inbox_full_closes_1008_only_after_nobody_took_a_message_for_the_t
         ws.start_soon(client)
         with ws.cancel_on_disconnect() as scope:
             # A slow reader: one message every 2.5 s keeps the session open; the last one is
-        # taken at 12.5 s, so the inbox stays full from then on and closes at 15.5 s.
+            # taken at 12.5 s, so the inbox stays full from then on and closes at 15.5 s.
             for expected in range(6):
                 assert await ws.receive_text() == str(expected)
                 await trio.sleep(2.5)
@@ -439,7 +439,7 @@ async def test_unsendable_exit_code_closes_1011_and_says_why(
 
 
 async def test_websocket_exception_with_a_list_reason_fails_at_the_raise() -> None:
-    with pytest.raises(TypeError, match="json.dumps"):
+    with pytest.raises(TypeError, match=r"json\.dumps"):
         raise WebSocketException(1008, [{"msg": "field required"}])  # type: ignore[arg-type]
     assert json.dumps([{"msg": "field required"}])  # what the message suggests instead
 
