@@ -15,12 +15,11 @@ that says what was awaited, so a broken application fails its test instead of ha
 from __future__ import annotations
 
 from ._client import (
-    LifespanFailure as LifespanFailure,
     WebSocketDenied as WebSocketDenied,
     WebSocketTestClient as WebSocketTestClient,
     connect as connect,
-    lifespan as lifespan,
 )
+from ._lifespan import LifespanFailure as LifespanFailure, lifespan as lifespan
 from ._server import serve_app as serve_app
 
 __all__ = [

@@ -19,7 +19,7 @@ import trio
 from hypercorn.config import Config
 
 from .._types import ASGIApp
-from ._client import _bounded
+from ._waits import bounded
 
 __all__ = ["serve_app"]
 
@@ -96,7 +96,7 @@ async def serve_app(
     # rather than an exception group around it.
     async with trio.open_nursery() as nursery:
         try:
-            with _bounded(wait_limit, "Hypercorn did not start"):
+            with bounded(wait_limit, "Hypercorn did not start"):
                 bound: list[str] = await nursery.start(
                     functools.partial(_serve, app, config, shutdown, finished)
                 )
@@ -104,7 +104,7 @@ async def serve_app(
                 yield _ws_url(bound[0])
             finally:
                 shutdown.set()
-            with _bounded(config.graceful_timeout + wait_limit, "Hypercorn did not shut down"):
+            with bounded(config.graceful_timeout + wait_limit, "Hypercorn did not shut down"):
                 await finished.wait()
         except BaseException as exc:  # re-raised below, after the nursery
             failure = exc
