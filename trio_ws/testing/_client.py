@@ -1,6 +1,6 @@
 """An in-process WebSocket client that speaks ASGI to an application, with no threads.
 
-:func:`connect` runs the application in a task of its own and plays the server's part over
+:func:`open_connection` runs the application in a task of its own and plays the server's part over
 trio memory channels, the way Hypercorn's trio worker does: the application's ``receive`` is
 the bound ``receive`` of a memory channel holding 10 messages, so a trio_ws session takes the
 same direct-read path it takes in production. The test holds the client's end.
@@ -25,13 +25,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Literal
 
 import trio
 
 from .._exceptions import WebSocketDisconnect, WebSocketMessageTypeError
 from .._types import ASGIApp, Message, Scope
+from ._deprecated import warn_deprecated
 from ._errors import WebSocketDenied
 from ._messages import describe
 from ._scope import DENIAL_EXTENSION, HeaderPairs, websocket_scope
@@ -41,11 +42,11 @@ from ._waits import bounded
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
-__all__ = ["WebSocketDenied", "WebSocketTestClient", "connect"]
+__all__ = ["WebSocketDenied", "WebSocketTestClient", "connect", "open_connection"]
 
 
 class WebSocketTestClient(ServerRole):
-    """The test's end of one in-process WebSocket connection, from :func:`connect`.
+    """The test's end of one in-process WebSocket connection, from :func:`open_connection`.
 
     Every call waits at most :attr:`wait_limit` seconds, then raises ``trio.TooSlowError``
     saying what it waited for. An exception raised by the application is re-raised, as is, by
@@ -323,7 +324,7 @@ def _merge_failures(failure: BaseException, app_error: Exception | None) -> Base
 
 
 @asynccontextmanager
-async def connect(
+async def open_connection(
     app: ASGIApp,
     url: str = "/",
     *,
@@ -356,7 +357,7 @@ async def connect(
         extensions: The scope's extensions; by default the denial-response extension, as
             Hypercorn offers. Pass ``()`` to see how the app denies without it.
         state: ``scope["state"]``, copied (as the lifespan state a server passes on; see
-            :func:`lifespan`).
+            :func:`open_lifespan`).
         wait_limit: Seconds any single wait may take before ``trio.TooSlowError``.
 
     Yields:
@@ -369,7 +370,7 @@ async def connect(
 
     Example::
 
-        async with trio_ws.testing.connect(app, "/echo") as client:
+        async with trio_ws.testing.open_connection(app, "/echo") as client:
             await client.send_text("hi")
             assert await client.receive_text() == "hi"
     """
@@ -401,3 +402,37 @@ async def connect(
         if connection._error_reported:
             raise failure
         raise _merge_failures(failure, connection._app_error)
+
+
+def connect(
+    app: ASGIApp,
+    url: str = "/",
+    *,
+    subprotocols: Iterable[str] = (),
+    headers: HeaderPairs = (),
+    client: tuple[str, int] | None = ("127.0.0.1", 50000),
+    root_path: str = "",
+    extensions: Iterable[str] = (DENIAL_EXTENSION,),
+    state: Mapping[str, Any] | None = None,
+    wait_limit: float = 5.0,
+) -> AbstractAsyncContextManager[WebSocketTestClient]:
+    """Deprecated alias of :func:`open_connection`, with the same arguments.
+
+    .. deprecated:: 0.1.0
+       Use :func:`open_connection`. Removed in the next release.
+
+    Warns:
+        DeprecationWarning: Always.
+    """
+    warn_deprecated("connect", "open_connection")
+    return open_connection(
+        app,
+        url,
+        subprotocols=subprotocols,
+        headers=headers,
+        client=client,
+        root_path=root_path,
+        extensions=extensions,
+        state=state,
+        wait_limit=wait_limit,
+    )

@@ -12,7 +12,7 @@ __all__ = ["WebSocketDenied"]
 class WebSocketDenied(WebSocketDisconnect):
     """The application refused the connection instead of accepting it.
 
-    Raised by :func:`connect`. It is a :class:`~trio_ws.WebSocketDisconnect`, as Starlette's
+    Raised by :func:`open_connection`. It is a :class:`~trio_ws.WebSocketDisconnect`, as Starlette's
     test client raises for a denial, so tests ported from Starlette keep passing.
 
     Attributes:

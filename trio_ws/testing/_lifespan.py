@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import trio
 
 from .._types import ASGIApp, Message, Scope
+from ._deprecated import warn_deprecated
 from ._scope import lifespan_scope
 from ._waits import bounded
 
-__all__ = ["LifespanFailure", "lifespan"]
+__all__ = ["LifespanFailure", "lifespan", "open_lifespan"]
 
 
 class LifespanFailure(RuntimeError):
     """The application reported ``lifespan.startup.failed`` or ``lifespan.shutdown.failed``.
 
-    Raised by :func:`lifespan`, with the application's message (``""`` if it gave none).
+    Raised by :func:`open_lifespan`, with the application's message (``""`` if it gave none).
     """
 
 
@@ -36,7 +37,7 @@ async def _run_lifespan_app(  # noqa: ASYNC910 (a task: nobody awaits it)
 
     try:
         await app(scope, inbox.receive, send)
-    except Exception as exc:  # reported by lifespan()
+    except Exception as exc:  # reported by open_lifespan()
         errors.append(exc)
     finally:
         outbox.close()
@@ -67,7 +68,7 @@ async def _lifespan_step(  # noqa: ASYNC910 (EndOfChannel leads to a raise)
 
 
 @asynccontextmanager
-async def lifespan(
+async def open_lifespan(
     app: ASGIApp, *, state: dict[str, Any] | None = None, wait_limit: float = 5.0
 ) -> AsyncIterator[dict[str, Any]]:
     """Run an application's lifespan: startup on entry, shutdown on exit.
@@ -75,7 +76,7 @@ async def lifespan(
     Args:
         app: Any ASGI 3 application.
         state: The lifespan state dictionary the application may fill in (a new one if not
-            given); pass it on to :func:`connect` as ``state=``.
+            given); pass it on to :func:`open_connection` as ``state=``.
         wait_limit: Seconds startup, shutdown and the application's return may each take.
 
     Yields:
@@ -89,8 +90,8 @@ async def lifespan(
 
     Example::
 
-        async with trio_ws.testing.lifespan(app) as state:
-            async with trio_ws.testing.connect(app, "/", state=state) as client:
+        async with trio_ws.testing.open_lifespan(app) as state:
+            async with trio_ws.testing.open_connection(app, "/", state=state) as client:
                 ...
     """
     state = {} if state is None else state
@@ -116,3 +117,18 @@ async def lifespan(
             nursery.cancel_scope.cancel()
     if failure is not None:
         raise failure
+
+
+def lifespan(
+    app: ASGIApp, *, state: dict[str, Any] | None = None, wait_limit: float = 5.0
+) -> AbstractAsyncContextManager[dict[str, Any]]:
+    """Deprecated alias of :func:`open_lifespan`, with the same arguments.
+
+    .. deprecated:: 0.1.0
+       Use :func:`open_lifespan`. Removed in the next release.
+
+    Warns:
+        DeprecationWarning: Always.
+    """
+    warn_deprecated("lifespan", "open_lifespan")
+    return open_lifespan(app, state=state, wait_limit=wait_limit)
