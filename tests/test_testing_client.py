@@ -603,8 +603,10 @@ async def test_app_close_is_echoed_even_when_its_queue_is_full() -> None:
             await client.send_text(str(i))
         filled.set()
         await client.expect_close(1000)
-    assert after_close[:10] == [{"type": "websocket.receive", "text": str(i)} for i in range(10)]
-    assert after_close[10] == {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+    assert after_close[:10] == [
+        {"type": "websocket.receive", "bytes": None, "text": str(i)} for i in range(10)
+    ]
+    assert after_close[10] == {"type": "websocket.disconnect", "code": 1000}
 
 
 # --------------------------------------------------------------------------- time limits
@@ -836,3 +838,19 @@ def test_deprecation_warnings_point_at_the_caller() -> None:
         trio_ws.testing.connect(echo_app)
         trio_ws.testing.lifespan(echo_app)
     assert [(w.category, w.filename) for w in record] == [(DeprecationWarning, __file__)] * 2
+
+
+async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        seen.append(await receive())
+
+    async with open_connection(app) as client:
+        with pytest.raises(ValueError, match="without a code cannot carry a reason"):
+            await client.close(None, "why")
+        await client.close(None)
+    assert seen == [{"type": "websocket.disconnect", "code": 1005, "reason": ""}]
+

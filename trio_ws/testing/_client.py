@@ -34,7 +34,7 @@ from .._exceptions import WebSocketDisconnect, WebSocketMessageTypeError
 from .._types import ASGIApp, Message, Scope
 from ._deprecated import warn_deprecated
 from ._errors import WebSocketDenied
-from ._messages import describe
+from ._messages import CONNECT, describe, disconnect, receive_bytes, receive_text
 from ._scope import DENIAL_EXTENSION, HeaderPairs, websocket_scope
 from ._server_role import APP_QUEUE_SIZE, ServerRole
 from ._waits import bounded
@@ -98,9 +98,7 @@ class WebSocketTestClient(ServerRole):
         """Leave the connection: disconnect if still open, wait for the app, report its error."""
         if self._client_close is None and self._app_close is None:
             self._client_close = (1000, "")
-            await self._send_to_app(
-                {"type": "websocket.disconnect", "code": 1000, "reason": ""}, "the disconnect"
-            )
+            await self._send_to_app(disconnect(1000, ""), "the disconnect")
         with bounded(self.wait_limit, "the app did not return after the connection closed"):
             await self._app_done.wait()
         self._raise_app_error()
@@ -138,7 +136,7 @@ class WebSocketTestClient(ServerRole):
             trio.ClosedResourceError: This client has closed the connection.
             trio.TooSlowError: The application's queue stayed full for ``wait_limit`` seconds.
         """
-        await self._send_data({"type": "websocket.receive", "text": data}, "send_text")
+        await self._send_data(receive_text(data), "send_text")
 
     async def send_bytes(self, data: bytes) -> None:
         """Send a binary message to the application.
@@ -148,7 +146,7 @@ class WebSocketTestClient(ServerRole):
             trio.ClosedResourceError: This client has closed the connection.
             trio.TooSlowError: The application's queue stayed full for ``wait_limit`` seconds.
         """
-        await self._send_data({"type": "websocket.receive", "bytes": bytes(data)}, "send_bytes")
+        await self._send_data(receive_bytes(bytes(data)), "send_bytes")
 
     async def send_json(self, data: Any, mode: Literal["text", "binary"] = "text") -> None:
         """Send ``data`` encoded as JSON.
@@ -170,22 +168,31 @@ class WebSocketTestClient(ServerRole):
         else:
             raise ValueError(f'mode must be "text" or "binary", not {mode!r}')
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int | None = 1000, reason: str = "") -> None:
         """Close the connection from the client's side and wait for the application to return.
 
-        The application receives ``websocket.disconnect`` with this ``code`` and ``reason``.
+        The application receives ``websocket.disconnect`` with this ``code`` and ``reason``, as
+        :func:`trio_ws.serve` reports a client's close frame (plain Hypercorn reports 1006).
         Closing again, or after the application closed, only waits for it to return.
 
+        Args:
+            code: The close code (RFC 6455 section 7.4), or ``None`` for a close frame without
+                one, which the application receives as 1005 (section 7.1.5).
+            reason: The close reason; must be ``""`` when ``code`` is ``None``.
+
         Raises:
+            ValueError: ``reason`` was given without a ``code``.
             Exception: Whatever the application raised, if not reported yet.
             trio.TooSlowError: The application did not read the disconnect, or did not return,
                 within ``wait_limit`` seconds.
         """
+        if code is None:
+            if reason:
+                raise ValueError("a close frame without a code cannot carry a reason")
+            code = 1005  # RFC 6455 section 7.1.5: "no status code was actually present"
         if self._client_close is None and self._app_close is None:
             self._client_close = (code, reason)
-            await self._send_to_app(
-                {"type": "websocket.disconnect", "code": code, "reason": reason}, "the disconnect"
-            )
+            await self._send_to_app(disconnect(code, reason), "the disconnect")
         with bounded(self.wait_limit, "the app did not return after the client disconnected"):
             await self._app_done.wait()
         self._raise_app_error()
@@ -384,7 +391,7 @@ async def open_connection(
         state=state,
     )
     connection = WebSocketTestClient(scope, wait_limit=wait_limit)
-    connection._to_app.send_nowait({"type": "websocket.connect"})
+    connection._to_app.send_nowait(dict(CONNECT))
     failure: BaseException | None = None
     # Errors are taken out of the nursery and raised after it, so the test sees the app's
     # (or its own) exception itself, not wrapped in an exception group.

@@ -6,8 +6,8 @@ Hypercorn 0.18 does:
 * ``websocket.close`` before accept is a denial with HTTP 403; so are the
   ``websocket.http.response.*`` messages of the denial-response extension (with their status).
   After a denial the application receives ``websocket.disconnect`` (1000).
-* ``websocket.close`` after accept is answered with ``websocket.disconnect`` carrying the same
-  code and reason, as a well-behaved client echoes the close frame.
+* ``websocket.close`` after accept is answered, once the client has echoed the close frame, with
+  ``websocket.disconnect`` 1000 (a normal closure, whatever code the application sent).
 * An application that returns after accept without closing leaves the client a close with 1011;
   one that returns before accepting or denying, an HTTP 500 denial.
 * Once the connection is closed, the application's sends are dropped silently.
@@ -17,7 +17,8 @@ reports 1006 for every client close; ``trio_ws.serve`` fixes that), and it raise
 *application* when it sends something a server would reject (a subprotocol the client did not
 offer, a message of the wrong type).
 
-The application's ``receive`` is the bound ``receive`` of a memory channel holding
+Every message it hands the application is shaped as Hypercorn shapes it (see
+:mod:`trio_ws.testing._messages`). The application's ``receive`` is the bound ``receive`` of a memory channel holding
 :data:`APP_QUEUE_SIZE` messages, as in Hypercorn, so a trio_ws session takes the same
 direct-read path it takes in production. The test's side of the connection is
 :class:`~trio_ws.testing.WebSocketTestClient`, a subclass.
@@ -32,6 +33,7 @@ import trio
 
 from .._types import ASGIApp, Message, Scope
 from ._errors import WebSocketDenied
+from ._messages import disconnect
 from ._scope import DENIAL_EXTENSION, encode
 
 __all__ = ["APP_QUEUE_SIZE", "ServerRole"]
@@ -105,9 +107,7 @@ class ServerRole:
                 self._app_close = (code, reason)
                 self._to_client.send_nowait(message)
                 # The client answers the close frame with the same code, as clients do.
-                self._to_app_nowait(
-                    {"type": "websocket.disconnect", "code": code, "reason": reason}
-                )
+                self._to_app_nowait(disconnect(1000))
             else:
                 raise RuntimeError(f"unexpected ASGI message {kind!r} after websocket.accept")
         elif phase == "handshake":
@@ -161,7 +161,7 @@ class ServerRole:
         self._denial = denial
         self._answered.set()
         # The server closes the connection after the response; the app hears of it.
-        self._to_app_nowait({"type": "websocket.disconnect", "code": 1000})
+        self._to_app_nowait(disconnect(1000))
 
     def _to_app_nowait(self, message: Message) -> None:
         """Queue ``message`` for the app; if its queue is full, from a task that waits."""
