@@ -853,4 +853,3 @@ async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
             await client.close(None, "why")
         await client.close(None)
     assert seen == [{"type": "websocket.disconnect", "code": 1005, "reason": ""}]
-
