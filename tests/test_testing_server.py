@@ -372,3 +372,20 @@ async def test_a_shutdown_trigger_that_never_fires_is_cancelled_on_exit() -> Non
     with trio.fail_after(LIMIT):
         async with open_server(app, shutdown_trigger=never.wait) as server:
             assert server.port > 0
+
+
+@pytest.mark.parametrize(
+    ("bound", "expected"),
+    [
+        ("http://127.0.0.1:8000", ("ws://127.0.0.1:8000", "127.0.0.1", 8000)),
+        ("https://127.0.0.1:8443", ("wss://127.0.0.1:8443", "127.0.0.1", 8443)),
+        ("https://[::1]:9", ("wss://[::1]:9", "::1", 9)),
+    ],
+)
+def test_live_server_from_what_hypercorn_reports(
+    bound: str, expected: tuple[str, str, int]
+) -> None:
+    """Hypercorn reports ``https://`` when the config has TLS: the WebSocket URL is ``wss://``."""
+    server = LiveServer._from_bound(bound)
+    assert server.url == bound
+    assert (server.ws_url, server.host, server.port) == expected

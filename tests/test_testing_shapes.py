@@ -47,6 +47,7 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: defaultdict[str, list[list[tuple[str, Any]]]] = defaultdict(list)
         self.done: defaultdict[str, trio.Event] = defaultdict(trio.Event)
+        self.scopes: dict[str, dict[str, Any]] = {}
 
     async def __call__(
         self,
@@ -61,6 +62,7 @@ class Recorder:
                 if step == "lifespan.shutdown":
                     return
         path = scope["path"]
+        self.scopes[path] = scope_shape(scope)
         try:
             while True:
                 message = await receive()
@@ -86,6 +88,17 @@ class Recorder:
                     return
         finally:
             self.done[path].set()
+
+
+def scope_shape(scope: Message) -> dict[str, Any]:
+    """What must not differ between servers: the keys, the value types, the ASGI versions."""
+    return {
+        "keys": sorted(scope),
+        "types": {key: type(value).__name__ for key, value in scope.items()},
+        "asgi": scope["asgi"],
+        "header value types": {type(pair).__name__ for pair in scope["headers"]}
+        | {type(part).__name__ for pair in scope["headers"] for part in pair},
+    }
 
 
 # A scenario: what the client does, given a way to send text, bytes and a close.
@@ -183,9 +196,9 @@ Recording = dict[str, list[list[tuple[str, Any]]]]
 
 
 async def over_the_wire(
-    serve: Callable[[Recorder], Any],
+    serve: Callable[[Recorder], Any], recorder: Recorder | None = None
 ) -> Recording:
-    recorder = Recorder()
+    recorder = Recorder() if recorder is None else recorder
     with trio.fail_after(TIMEOUT):
         async with serve(recorder) as ws_url:
             for path, scenario in SCENARIOS.items():
@@ -204,8 +217,8 @@ async def over_the_wire(
     return dict(recorder.messages)
 
 
-async def in_process() -> Recording:
-    recorder = Recorder()
+async def in_process(recorder: Recorder | None = None) -> Recording:
+    recorder = Recorder() if recorder is None else recorder
     with trio.fail_after(TIMEOUT):
         for path, scenario in SCENARIOS.items():
             async with open_connection(recorder, path) as client:
@@ -283,6 +296,14 @@ async def test_plain_hypercorn_differs_only_in_the_client_close_code() -> None:
 
 async def test_the_test_client_hands_the_app_the_same_messages() -> None:
     assert await in_process() == EXPECTED
+
+
+async def test_the_test_client_builds_the_scope_hypercorn_builds() -> None:
+    on_hypercorn, in_memory = Recorder(), Recorder()
+    await over_the_wire(plain_hypercorn, on_hypercorn)
+    await in_process(in_memory)
+    assert in_memory.scopes == on_hypercorn.scopes
+    assert set(in_memory.scopes) == {*SCENARIOS, *DENIALS}
 
 
 # The consequence that matters: a helper that reads the wrong frame type fails the same way in
