@@ -12,15 +12,15 @@ Hypercorn 0.18 does:
   one that returns before accepting or denying, an HTTP 500 denial.
 * Once the connection is closed, the application's sends are dropped silently.
 
-Unlike Hypercorn it gives the application the client's exact close code and reason (Hypercorn
-reports 1006 for every client close; ``trio_ws.serve`` fixes that), and it raises in the
+Unlike Hypercorn, and like :func:`trio_ws.serve`, it gives the application the client's exact
+close code and reason (Hypercorn reports 1006 for every client close). And it raises in the
 *application* when it sends something a server would reject (a subprotocol the client did not
 offer, a message of the wrong type).
 
 Every message it hands the application is shaped as Hypercorn shapes it (see
-:mod:`trio_ws.testing._messages`). The application's ``receive`` is the bound ``receive`` of a memory channel holding
-:data:`APP_QUEUE_SIZE` messages, as in Hypercorn, so a trio_ws session takes the same
-direct-read path it takes in production. The test's side of the connection is
+:mod:`trio_ws.testing._messages`). The application's ``receive`` is the bound ``receive`` of a
+memory channel holding :data:`APP_QUEUE_SIZE` messages, as in Hypercorn, so a trio_ws session
+takes the same direct-read path it takes in production. The test's side of the connection is
 :class:`~trio_ws.testing.WebSocketTestClient`, a subclass.
 """
 
