@@ -853,3 +853,18 @@ async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
             await client.close(None, "why")
         await client.close(None)
     assert seen == [{"type": "websocket.disconnect", "code": 1005, "reason": ""}]
+
+
+async def test_abort_reaches_the_app_as_1006_without_a_reason() -> None:
+    seen: list[Message] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        seen.append(await receive())
+
+    async with open_connection(app) as client:
+        await client.abort()
+        with pytest.raises(trio.ClosedResourceError):
+            await client.send_text("after")
+    assert seen == [{"type": "websocket.disconnect", "code": 1006}]

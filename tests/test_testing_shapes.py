@@ -116,6 +116,10 @@ class Client:
     async def close(self, code: int | None, reason: str = "") -> None:
         raise NotImplementedError
 
+    async def abort(self) -> None:
+        """Drop the connection without a close frame."""
+        raise NotImplementedError
+
     async def wait_for_close(self) -> None:
         """After the app closed: read until the server's close (and answer it)."""
         raise NotImplementedError
@@ -138,6 +142,9 @@ class WireClient(Client):
         else:
             await self.ws.close(code, reason)
 
+    async def abort(self) -> None:
+        await self.ws.abort()
+
     async def wait_for_close(self) -> None:
         while not isinstance(await self.ws.receive_event(), CloseConnection):
             pass
@@ -155,6 +162,9 @@ class InProcessClient(Client):
 
     async def close(self, code: int | None, reason: str = "") -> None:
         await self.client.close(code, reason)
+
+    async def abort(self) -> None:
+        await self.client.abort()
 
     async def wait_for_close(self) -> None:
         await self.client.expect_close()
@@ -177,6 +187,11 @@ async def close_without_code(client: Client) -> None:
     await client.close(None)
 
 
+async def drop(client: Client) -> None:
+    await client.text("x")
+    await client.abort()
+
+
 async def app_closes(client: Client) -> None:
     await client.text("close")
     await client.wait_for_close()
@@ -185,6 +200,7 @@ async def app_closes(client: Client) -> None:
 SCENARIOS: dict[str, Scenario] = {
     "/data": data_then_close_with_code,
     "/no-code": close_without_code,
+    "/drop": drop,
     "/app-closes": app_closes,
 }
 DENIALS = ["/deny", "/deny-http"]
@@ -205,10 +221,11 @@ async def over_the_wire(
                 async with ws_connect(ws_url + path) as ws:
                     assert ws.accepted is not None
                     await scenario(WireClient(ws))
-                    with pytest.raises(trio.EndOfChannel):
-                        while True:
-                            event: Event = await ws.receive_event()
-                            assert isinstance(event, CloseConnection)
+                    if path != "/drop":
+                        with pytest.raises(trio.EndOfChannel):
+                            while True:
+                                event: Event = await ws.receive_event()
+                                assert isinstance(event, CloseConnection)
                 await recorder.done[path].wait()
             for path in DENIALS:
                 async with ws_connect(ws_url + path) as ws:
@@ -275,6 +292,8 @@ EXPECTED: Recording = {
         disconnect(4000, "bye"),
     ],
     "/no-code": [CONNECT, receive(text="x"), disconnect(1005, "")],
+    # The TCP connection ends without a close frame: "closed abnormally", no reason.
+    "/drop": [CONNECT, receive(text="x"), disconnect(1006)],
     # The app closed first: the server reports a normal closure, whatever code the app sent.
     "/app-closes": [CONNECT, receive(text="close"), disconnect(1000)],
     "/deny": [CONNECT, disconnect(1000)],

@@ -96,12 +96,7 @@ class WebSocketTestClient(ServerRole):
 
     async def _finish(self) -> None:
         """Leave the connection: disconnect if still open, wait for the app, report its error."""
-        if self._client_close is None and self._app_close is None:
-            self._client_close = (1000, "")
-            await self._send_to_app(disconnect(1000, ""), "the disconnect")
-        with bounded(self.wait_limit, "the app did not return after the connection closed"):
-            await self._app_done.wait()
-        self._raise_app_error()
+        await self._leave(disconnect(1000, ""), "the connection closed")
 
     async def _send_to_app(self, message: Message, what: str) -> None:
         with bounded(
@@ -188,12 +183,31 @@ class WebSocketTestClient(ServerRole):
         """
         if code is None:
             if reason:
+                await trio.lowlevel.checkpoint()
                 raise ValueError("a close frame without a code cannot carry a reason")
             code = 1005  # RFC 6455 section 7.1.5: "no status code was actually present"
+        await self._leave(disconnect(code, reason))
+
+    async def abort(self) -> None:
+        """Drop the connection without a close frame, as a lost TCP connection does.
+
+        The application receives ``websocket.disconnect`` with code 1006 and no reason, as from
+        Hypercorn and :func:`trio_ws.serve` (RFC 6455 section 7.1.5: closed abnormally). Then
+        this waits for the application to return, like :meth:`close`.
+
+        Raises:
+            Exception: Whatever the application raised, if not reported yet.
+            trio.TooSlowError: The application did not read the disconnect, or did not return,
+                within ``wait_limit`` seconds.
+        """
+        await self._leave(disconnect(1006))
+
+    async def _leave(self, message: Message, after: str = "the client disconnected") -> None:
+        """Hand the app ``message`` (a disconnect) if still open, wait for it to return."""
         if self._client_close is None and self._app_close is None:
-            self._client_close = (code, reason)
-            await self._send_to_app(disconnect(code, reason), "the disconnect")
-        with bounded(self.wait_limit, "the app did not return after the client disconnected"):
+            self._client_close = (message["code"], message.get("reason", ""))
+            await self._send_to_app(message, "the disconnect")
+        with bounded(self.wait_limit, f"the app did not return after {after}"):
             await self._app_done.wait()
         self._raise_app_error()
 

@@ -9,6 +9,8 @@ which records what each hands a raw ASGI application for the same client actions
 * ``websocket.disconnect`` for a close the client started: ``code`` and ``reason``, the client's
   own (1005 and ``""`` for a close frame without a code), as :func:`trio_ws.serve` reports them.
   Plain Hypercorn reports ``{"code": 1006}`` for every client close (its issue #127).
+* ``websocket.disconnect`` when the client drops the connection without a close frame:
+  ``{"code": 1006}``, from both servers.
 * ``websocket.disconnect`` after the application closed, or after a denial: ``{"code": 1000}``
   without a reason, whatever code the application sent, as both servers report it.
 """
