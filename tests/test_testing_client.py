@@ -840,15 +840,20 @@ def test_deprecation_warnings_point_at_the_caller() -> None:
     assert [(w.category, w.filename) for w in record] == [(DeprecationWarning, __file__)] * 2
 
 
-async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
-    seen: list[Message] = []
+def accept_then_record(seen: list[Message]) -> Any:
+    """A raw app that accepts, then records the one message it receives next."""
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await receive()
         await send({"type": "websocket.accept"})
         seen.append(await receive())
 
-    async with open_connection(app) as client:
+    return app
+
+
+async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
+    seen: list[Message] = []
+    async with open_connection(accept_then_record(seen)) as client:
         with pytest.raises(ValueError, match="without a code cannot carry a reason"):
             await client.close(None, "why")
         await client.close(None)
@@ -857,13 +862,7 @@ async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
 
 async def test_abort_reaches_the_app_as_1006_without_a_reason() -> None:
     seen: list[Message] = []
-
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
-        await receive()
-        await send({"type": "websocket.accept"})
-        seen.append(await receive())
-
-    async with open_connection(app) as client:
+    async with open_connection(accept_then_record(seen)) as client:
         await client.abort()
         with pytest.raises(trio.ClosedResourceError):
             await client.send_text("after")
