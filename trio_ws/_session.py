@@ -136,7 +136,7 @@ class SessionStatistics:
     pump_running: bool
     helper_tasks: int
     close_code: int | None
-    closed_by: ClosedBy | None
+    closed_by: Literal["client", "application", "server"] | None
 
 
 def _utf8_size(text: str) -> int:
