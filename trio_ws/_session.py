@@ -179,6 +179,13 @@ class SessionCore(HTTPConnection[StateT]):
     #: saving a coroutine frame per message. A subclass that overrides one keeps its own.
     _session_bindings: ClassVar[tuple[str, ...]] = ()
 
+    # The public state, declared here so that WebSocket's assignments have one declared type.
+    client_state: WebSocketState
+    application_state: WebSocketState
+    close_code: int | None
+    close_reason: str
+    closed_by: ClosedBy | None
+
     # HTTPConnection's own attributes (the scope and its cached views) stay in __dict__.
     __slots__ = (
         "_accepted",
