@@ -46,28 +46,42 @@ import importlib.metadata
 import logging
 import socket
 import struct
-from collections.abc import Iterator
+import sys
+import time
+import types
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import Any, cast
 
+import h11
 import trio
+import wsproto.utilities
 from wsproto.events import CloseConnection
+from wsproto.extensions import PerMessageDeflate
 
-from ._types import Send
+from ._types import ASGIApp, Scope, Send
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 try:
-    from hypercorn.protocol.events import StreamClosed
+    import hypercorn.trio.run
+    from hypercorn.app_wrappers import ASGIWrapper
+    from hypercorn.protocol.events import Body, Data, StreamClosed
+    from hypercorn.protocol.h11 import H11Protocol
     from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
     from hypercorn.trio.tcp_server import TCPServer
 except ImportError as _exc:  # pragma: no cover - every checked version has all of these
     _IMPORT_PROBLEM = f"Hypercorn's internals moved ({_exc})"
-    WSStream = object  # type: ignore[assignment,misc]
+    WSStream = TCPServer = object  # type: ignore[assignment,misc]
 else:
     _IMPORT_PROBLEM = ""
 
 __all__ = [
     "SUPPORTED_HYPERCORN",
+    "ServedTCPServer",
     "ServedWSStream",
+    "Throttle",
     "abort",
     "adopt",
     "app_finished",
@@ -75,6 +89,8 @@ __all__ = [
     "hypercorn_version",
     "is_open",
     "load",
+    "run_worker",
+    "screen",
     "unsupported",
 ]
 
@@ -83,9 +99,13 @@ logger = logging.getLogger("trio_ws")
 #: Hypercorn versions (major, minor) whose private code the hooks were checked against.
 SUPPORTED_HYPERCORN = ((0, 17), (0, 18))
 #: The ``WSStream`` methods the hooks override or call.
-STREAM_METHODS = ("handle", "_accept", "app_send")
+STREAM_METHODS = ("handle", "_accept", "app_send", "_send_error_response")
+#: Request headers whose repeated occurrences form one list (RFC 6455 section 11.3).
+LIST_HEADERS = (b"sec-websocket-protocol", b"sec-websocket-extensions")
 # How many ``__self__``/``send`` hops lead from the app's ``send`` to Hypercorn's TCPServer.
 _MAX_HOPS = 4
+# How long a screened-out connection waits for an answer Hypercorn is still writing.
+_ANSWER_WAIT = 1.0
 
 
 def hypercorn_version() -> tuple[int, ...]:
@@ -114,6 +134,9 @@ def load() -> str:
     for name in STREAM_METHODS:
         if not callable(getattr(WSStream, name, None)):  # pragma: no cover
             return f"hypercorn WSStream has no {name}()"
+    worker = getattr(hypercorn.trio.run, "worker_serve", None)
+    if worker is None or "TCPServer" not in worker.__code__.co_names:  # pragma: no cover
+        return "hypercorn.trio.run.worker_serve no longer creates TCPServer"
     return ""
 
 
@@ -130,8 +153,9 @@ def available() -> bool:
         if not _WARNED:
             _WARNED = True
             logger.warning(
-                "trio_ws.serve: %s; client close codes, the permessage-deflate switch and "
-                "aborting stalled connections are disabled (the drain still works)",
+                "trio_ws.serve: %s; serving with plain hypercorn.trio.serve: client close codes, "
+                "the permessage-deflate switch, the handshake screening, the per-connection "
+                "firewall and aborting stalled connections are disabled (the drain still works)",
                 _PROBLEM,
             )
         return False
@@ -146,42 +170,230 @@ def unsupported(what: str) -> None:
         logger.warning("trio_ws.serve: %s; that remedy is skipped for such connections", what)
 
 
+class Throttle:
+    """Log lines caused by clients, at most one per kind per ``interval`` seconds.
+
+    A scan that sends thousands of bad handshakes produces one line per kind and interval, each
+    saying how many like it were held back.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        held = self._held.pop(kind, 0)
+        more = f" ({held} more like this not logged)" if held else ""
+        logger.warning("trio_ws.serve: " + message + "%s", *args, more)
+
+
+#: The one throttle for lines that a client's behaviour causes.
+throttle = Throttle()
+
+
+def _peer(scope: Any) -> str:
+    client = scope.get("client") if isinstance(scope, dict) else None
+    return f"{client[0]}:{client[1]}" if client else "a client"
+
+
+# -- each connection's task: a firewall --------------------------------------------------------
+
+
+class ServedTCPServer(TCPServer):
+    """Hypercorn's per-connection ``TCPServer``; an error escaping it ends that connection only.
+
+    Plain Hypercorn lets any exception out of a connection's task (h11's ``LocalProtocolError``
+    for an upgrade request with a body, ``UnicodeDecodeError`` for a non-ASCII
+    ``Sec-WebSocket-Protocol``...) end the whole server. Here it is logged (throttled) and the
+    connection, already closed by ``TCPServer.run``'s own cleanup, is gone; cancellation still
+    propagates.
+    """
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        except BaseExceptionGroup as group:
+            failures, rest = group.split(Exception)
+            if failures is not None:
+                self._note(failures)
+            if rest is not None:
+                raise rest from None
+        except Exception as exc:
+            self._note(exc)
+
+    def _note(self, exc: BaseException) -> None:
+        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        name = type(exc).__name__
+        throttle.warning(
+            "connection-failed:" + name,
+            "a connection failed inside Hypercorn and was closed (the server keeps serving): %s: %s",
+            name,
+            exc,
+        )
+        logger.debug("trio_ws.serve: the failed connection's traceback", exc_info=exc)
+
+
+def _worker_serve() -> Callable[..., Awaitable[None]]:
+    """Hypercorn's own ``worker_serve``, its name ``TCPServer`` bound to :class:`ServedTCPServer`.
+
+    A new function object over the same code, with a copy of its module's globals: nothing in
+    Hypercorn is changed, other servers in the process are untouched.
+    """
+    original = hypercorn.trio.run.worker_serve
+    scope = dict(original.__globals__)
+    scope["TCPServer"] = ServedTCPServer
+    clone = types.FunctionType(
+        original.__code__, scope, original.__name__, original.__defaults__, original.__closure__
+    )
+    clone.__kwdefaults__ = original.__kwdefaults__
+    return cast(Callable[..., Awaitable[None]], clone)
+
+
+async def run_worker(
+    app: ASGIApp,
+    config: Any,
+    *,
+    shutdown_trigger: Callable[..., Awaitable[object]],
+    task_status: Any,
+) -> None:
+    """Run Hypercorn's trio worker (as ``hypercorn.trio.serve`` does) with the firewall."""
+    await _worker_serve()(
+        ASGIWrapper(cast(Any, app)),
+        config,
+        shutdown_trigger=shutdown_trigger,
+        task_status=task_status,
+    )
+
+
+# -- each WebSocket stream ---------------------------------------------------------------------
+
+
+def _answer_started(stream: Any) -> bool:
+    """HTTP/1.1 only: Hypercorn already began an HTTP answer to this upgrade request."""
+    protocol = getattr(stream.send, "__self__", None)
+    if not isinstance(protocol, H11Protocol):
+        return False
+    h11_connection = getattr(protocol.connection, "h11_connection", None)
+    if h11_connection is None:  # pragma: no cover - an upgrade always has the H11WSConnection
+        return False
+    return h11_connection.our_state is not h11.SEND_RESPONSE
+
+
+def _valid_offers(offers: Iterable[str], deflate: bool) -> tuple[list[str], list[str]]:
+    """Keep the first acceptable permessage-deflate offer (RFC 7692 section 5); list the rest."""
+    kept: list[str] = []
+    declined: list[str] = []
+    have_deflate = False
+    for offer in offers:
+        if offer.split(";", 1)[0].strip().lower() != "permessage-deflate":
+            kept.append(offer)
+            continue
+        if not deflate or have_deflate:
+            continue
+        try:
+            accepted = PerMessageDeflate().accept(offer)
+        except ValueError:
+            accepted = None
+        if accepted is None:
+            declined.append(offer)  # RFC 7692 section 5: decline an offer with invalid values
+        else:
+            kept.append(offer)
+            have_deflate = True
+    return kept, declined
+
+
 class ServedWSStream(WSStream):
     """Hypercorn's ``WSStream``, re-classed per connection by :func:`adopt`.
 
     Instances are created by Hypercorn as plain ``WSStream`` objects; :func:`adopt` sets
-    ``__class__`` before the handshake is accepted, so no client frame is ever handled by the
-    plain class.
+    ``__class__`` before the app runs, so no client frame is ever handled by the plain class
+    after the handshake is answered.
     """
 
     trio_ws_peer_close: tuple[int, str] | None = None
     trio_ws_report_close = True
     trio_ws_deflate = True
+    trio_ws_told_app = False
 
     async def handle(self, event: Any) -> None:
-        peer = self.trio_ws_peer_close
-        if (
-            peer is not None
-            and isinstance(event, StreamClosed)
-            and not self.closed
-            and self.app_put is not None
-            and self.state not in (ASGIWebsocketState.CLOSED, ASGIWebsocketState.HTTPCLOSED)
-        ):
-            # The client closed first: report its code and reason, not Hypercorn's 1006.
-            self.closed = True
-            await self.app_put({"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]})
+        if isinstance(event, StreamClosed):
+            if (
+                not self.closed
+                and self.app_put is not None
+                and self.state
+                not in (
+                    ASGIWebsocketState.CLOSED,
+                    ASGIWebsocketState.HTTPCLOSED,
+                )
+            ):
+                peer = self.trio_ws_peer_close
+                if peer is not None:
+                    # The client closed first: report its code and reason, not Hypercorn's 1006.
+                    self.closed = True
+                    self.trio_ws_told_app = True
+                    await self.app_put(
+                        {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
+                    )
+                    return
+                self.trio_ws_told_app = True
+        elif isinstance(event, (Body, Data)) and not self.handshake.accepted and not self.closed:
+            # Bytes after the upgrade request, before it was answered (a body, an early
+            # frame, garbage): RFC 6455 section 4.1 lets a client send only after the 101.
+            await self.trio_ws_reject("bytes arrived after the upgrade request, before its answer")
             return
         await super().handle(event)
 
+    async def app_send(self, message: Any) -> None:
+        if (
+            message is not None
+            and self.state is ASGIWebsocketState.HANDSHAKE
+            and not self.closed
+            and _answer_started(self)
+        ):
+            # Hypercorn is answering early bytes with its own 400: this handshake is over.
+            await self.trio_ws_tell_app()
+            return
+        try:
+            await super().app_send(message)
+        except (h11.LocalProtocolError, wsproto.utilities.LocalProtocolError) as exc:
+            # The connection's HTTP state no longer allows this message: the connection is over.
+            throttle.warning(
+                "state:" + type(exc).__name__,
+                "closed the connection from %s: %s",
+                _peer(getattr(self, "scope", None)),
+                exc,
+            )
+            await self.trio_ws_reject("")
+
     async def _accept(self, message: Any) -> None:
         offers = self.handshake.extensions
-        if not self.trio_ws_deflate and offers:
-            self.handshake.extensions = [
-                offer
-                for offer in offers
-                if offer.split(";", 1)[0].strip().lower() != "permessage-deflate"
-            ]
-        await super()._accept(message)
+        if offers:
+            kept, declined = _valid_offers(offers, self.trio_ws_deflate)
+            if declined:
+                throttle.warning(
+                    "offer",
+                    "declined a malformed permessage-deflate offer from %s (RFC 7692 5): %r",
+                    _peer(self.scope),
+                    declined[0],
+                )
+            self.handshake.extensions = kept
+        try:
+            await super()._accept(message)
+        except Exception:
+            if "_trio_ws_connection" not in self.__dict__:
+                # Nothing was sent (an unoffered subprotocol, a bad header): the handshake is
+                # still open, so the app's exit answers it with HTTP 500 instead of Hypercorn
+                # later failing on a connection that was never made.
+                self.state = ASGIWebsocketState.HANDSHAKE
+            raise
 
     # Hypercorn assigns the wsproto connection in _accept; wrap it as it is assigned, so that
     # the client's close event is noted on its way to Hypercorn's own event loop.
@@ -190,11 +402,34 @@ class ServedWSStream(WSStream):
         try:
             return self.__dict__["_trio_ws_connection"]
         except KeyError:
-            raise AttributeError("connection") from None
+            raise AttributeError(
+                "connection (the WebSocket handshake was never accepted on this stream)"
+            ) from None
 
     @connection.setter
     def connection(self, value: Any) -> None:
         self.__dict__["_trio_ws_connection"] = CloseRecorder(value, self)
+
+    async def trio_ws_tell_app(self) -> None:
+        """The app (if it runs) learns that the connection is gone; once."""
+        if not self.trio_ws_told_app and self.app_put is not None:
+            self.trio_ws_told_app = True
+            await self.app_put({"type": "websocket.disconnect", "code": 1006, "reason": ""})
+
+    async def trio_ws_reject(self, reason: str, status: int = 400) -> None:
+        """Answer the handshake with ``status`` if it is still open, close, tell the app."""
+        if self.closed:
+            return
+        self.closed = True  # from here on Hypercorn drops the app's messages
+        if reason:
+            throttle.warning(
+                "reject:" + reason, "HTTP %d to %s: %s", status, _peer(self.scope), reason
+            )
+        if self.state is ASGIWebsocketState.HANDSHAKE and not _answer_started(self):
+            with suppress(h11.LocalProtocolError):
+                await self._send_error_response(status)
+        await self.send(StreamClosed(stream_id=self.stream_id))
+        await self.trio_ws_tell_app()
 
 
 class CloseRecorder:
@@ -229,6 +464,51 @@ def adopt(send: Send, *, report_close: bool, deflate: bool) -> Any:
     return served
 
 
+def _combined(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str] | None:
+    values = [value for key, value in headers if key.lower() == name]
+    if not values:
+        return None
+    return [
+        token.strip()
+        for value in values
+        for token in value.decode("latin-1").split(",")
+        if token.strip()
+    ]
+
+
+async def screen(stream: Any, scope: Scope) -> str:
+    """Before the app runs: ``""`` if it may, else why not (the client was answered).
+
+    Also reads the repeated list-valued headers as one list (RFC 6455 section 11.3.4) into
+    ``scope["subprotocols"]`` and into Hypercorn's handshake, which kept only the last one.
+    """
+    if stream.closed or _answer_started(stream):
+        # Bytes after the request reached Hypercorn before the app ran: it answers 400 by
+        # itself. Wait for that answer (bounded; Hypercorn sets no event, and this race is
+        # rare), then end the connection, which Hypercorn would leave open.
+        with trio.move_on_after(_ANSWER_WAIT):
+            while not stream.closed:  # noqa: ASYNC110
+                await trio.sleep(0.005)
+        reason = "bytes arrived after the upgrade request, before its answer"
+        throttle.warning("reject:" + reason, "HTTP 400 to %s: %s", _peer(scope), reason)
+        await stream.send(StreamClosed(stream_id=stream.stream_id))
+        return reason
+    headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+    for name, _ in headers:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            reason = f"the upgrade request has a body ({name.decode('latin-1').lower()})"
+            await stream.trio_ws_reject(reason)
+            return reason
+    subprotocols = _combined(headers, b"sec-websocket-protocol")
+    if subprotocols is not None:
+        scope["subprotocols"] = subprotocols
+        stream.handshake.subprotocols = subprotocols
+    extensions = _combined(headers, b"sec-websocket-extensions")
+    if extensions is not None:
+        stream.handshake.extensions = extensions
+    return ""
+
+
 def is_open(stream: Any) -> bool:
     """The adopted stream's handshake was accepted and no side has closed it yet."""
     return stream.state is ASGIWebsocketState.CONNECTED and not stream.closed
@@ -237,6 +517,9 @@ def is_open(stream: Any) -> bool:
 async def app_finished(stream: Any) -> None:
     """Hypercorn's own "app returned" step (1011 if still open, 500 before accept)."""
     await stream.app_send(cast(Any, None))
+
+
+# -- reaching a connection's socket ----------------------------------------------------------
 
 
 def _tcp_server_of(send: Send) -> Any:
