@@ -313,6 +313,14 @@ def _answer_started(stream: Any) -> bool:
 _ASCII_HEADERS = (b"connection", b"sec-websocket-protocol", b"sec-websocket-extensions")
 
 
+def _early_bytes(stream: Any) -> bool:
+    """HTTP/1.1 only: bytes after the upgrade request came with it (in h11's trailing data)."""
+    protocol = getattr(stream.send, "__self__", None)
+    if not isinstance(protocol, H11Protocol):
+        return False
+    return bool(getattr(protocol.connection, "buffer", None))
+
+
 def _refusal(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """Why an upgrade request with these headers gets HTTP 400 from ``serve``, or ""."""
     for name, value in headers:
@@ -359,6 +367,7 @@ class ServedWSStream(WSStream):
     trio_ws_report_close = True
     trio_ws_deflate = True
     trio_ws_told_app = False
+    trio_ws_ended = False
     #: Why this handshake must be refused (a body), or "".
     trio_ws_refuse = ""
 
@@ -392,7 +401,11 @@ class ServedWSStream(WSStream):
         )
 
     async def _trio_ws_request(self, event: Any) -> None:
-        self.trio_ws_refuse = _refusal(event.headers)
+        self.trio_ws_refuse = _refusal(event.headers) or (
+            "bytes arrived after the upgrade request, before its answer"
+            if _early_bytes(self)
+            else ""
+        )
         if self.trio_ws_refuse:
             # Hypercorn's Handshake would raise UnicodeDecodeError on a non-ASCII value (out
             # of the connection's task): it reads the request without those headers.
@@ -403,12 +416,10 @@ class ServedWSStream(WSStream):
             ]
             event = dataclasses.replace(event, headers=headers)
         await super().handle(event)
-        if self.trio_ws_refuse:
+        if self.trio_ws_refuse or (self.closed and self.app_put is None):
+            # Ours to refuse; or Hypercorn refused it itself (400, 404) and would keep the
+            # connection open, though its answer says "connection: close".
             await self.trio_ws_reject(self.trio_ws_refuse)
-        elif self.closed and self.app_put is None:
-            # Hypercorn refused the handshake itself (400, 404) and would keep the connection
-            # open, though its answer says "connection: close".
-            await self.send(StreamClosed(stream_id=self.stream_id))
 
     async def app_send(self, message: Any) -> None:
         try:
@@ -462,14 +473,19 @@ class ServedWSStream(WSStream):
 
     async def trio_ws_reject(self, reason: str, status: int = 400) -> None:
         """Answer the handshake with ``status`` if it is still open, close, tell the app; once."""
-        if self.closed:
+        if self.trio_ws_ended:
             return
+        self.trio_ws_ended = True
         self.closed = True  # from here on Hypercorn drops the app's messages
         if reason:
             throttle.warning(
                 "reject:" + reason[:40], "HTTP %d to %s: %s", status, _peer(self.scope), reason
             )
-        if self.state is ASGIWebsocketState.HANDSHAKE and not _answer_started(self):
+        if (
+            self.state is ASGIWebsocketState.HANDSHAKE
+            and not _answer_started(self)
+            and hasattr(self, "scope")
+        ):
             with suppress(h11.LocalProtocolError):
                 await self._send_error_response(status)
         await self.send(StreamClosed(stream_id=self.stream_id))
