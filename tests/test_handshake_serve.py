@@ -196,12 +196,16 @@ async def raw_handshake(
 ) -> tuple[trio.SocketStream, bytes]:
     """Send an upgrade request with ``headers``; return the stream and the response head."""
     stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await stream.send_all(UPGRADE.replace(b"/echo", path, 1) + headers + b"\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = await stream.receive_some()
-        assert chunk, head
-        head += chunk
+    try:
+        await stream.send_all(UPGRADE.replace(b"/echo", path, 1) + headers + b"\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = await stream.receive_some()
+            assert chunk, f"the server closed without an answer ({head!r})"
+            head += chunk
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
     return stream, head
 
 
