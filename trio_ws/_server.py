@@ -254,7 +254,7 @@ def _check_app(app: object) -> None:
     try:
         signature.bind(None, None, None)
     except TypeError:
-        name = getattr(app, "__qualname__", None) or type(app).__qualname__
+        name = getattr(app, "__name__", None) or type(app).__name__
         raise TypeError(
             f"serve() needs an ASGI application, app(scope, receive, send), but {name}{signature} "
             f"does not take those three arguments. A handler that takes one WebSocket must be "
