@@ -2,36 +2,57 @@
 
 :func:`trio_ws.serve` goes past what Hypercorn's trio worker offers through a few hooks into
 Hypercorn's own objects. They rely on names Hypercorn does not document, so they are enabled
-only for the versions they were checked against and every name is pinned by a test in
+only for the versions they were checked against, and every name is pinned by a test in
 ``tests/test_internals.py`` (one test per name: an upgrade that moves one fails that test).
+No Hypercorn code is copied: where a hook needs Hypercorn to build one of our subclasses, it
+calls Hypercorn's own function with one global name rebound (:func:`rebound`: the same code
+object, a copy of its module's globals), so Hypercorn itself and other servers in the process
+are untouched.
 
 Checked versions: Hypercorn 0.17.x and 0.18.x (0.17.3 and 0.18.0 read line by line; 0.18.0 is
-the one the test suite runs), wsproto 1.2-1.3. On any other Hypercorn version :func:`load`
-returns the reason, :func:`available` logs it once on the ``trio_ws`` logger, and ``serve`` runs
-without the hooks (its drain by cancellation still works).
+the one the test suite runs), wsproto 1.2-1.3, h11 0.14-0.16. On any other Hypercorn version
+:func:`load` returns the reason, :func:`available` logs it once on the ``trio_ws`` logger, and
+``serve`` runs plain ``hypercorn.trio.serve`` without any hook (its drain by cancellation still
+works).
 
-The hooks and the private names each one relies on:
+The hooks and the private names each relies on:
 
-``ServedWSStream`` (client close codes, the permessage-deflate switch)
-    A subclass of ``hypercorn.protocol.ws_stream.WSStream``; :func:`adopt` sets ``__class__``
-    of the stream behind the app's ``send`` (``send.__self__``) before the handshake is
-    accepted. Relies on: the module ``hypercorn.protocol.ws_stream`` and its ``WSStream``;
-    ``WSStream.handle(event)`` (every protocol event, ``StreamClosed`` from
-    ``hypercorn.protocol.events`` when the TCP side ends); ``WSStream.app_send`` (the app's
-    ``send`` is this bound method); ``WSStream._accept(message)`` (answers the handshake and
-    assigns ``self.connection``, a ``wsproto.Connection``, whose ``events()`` Hypercorn's
-    ``_handle_events`` iterates); the instance attributes ``closed``, ``app_put``, ``state``
-    and ``handshake.extensions`` (a list of offer strings, or None); the enum
-    ``ASGIWebsocketState`` with members ``CONNECTED``, ``CLOSED`` and ``HTTPCLOSED``. From
-    wsproto only public names: ``wsproto.events.CloseConnection`` (``code``, ``reason``).
+:func:`run_worker` and :class:`ServedTCPServer` (the per-connection firewall)
+    ``hypercorn.trio.run.worker_serve(app, config, *, shutdown_trigger, task_status)`` (what
+    ``hypercorn.trio.serve`` runs), called with its global ``TCPServer`` rebound, and
+    ``hypercorn.app_wrappers.ASGIWrapper``. ``hypercorn.trio.tcp_server.TCPServer.run`` (the
+    connection's task; closes the stream in its ``finally``), called with its global
+    ``ProtocolWrapper`` rebound. ``hypercorn.protocol.ProtocolWrapper`` and its attribute
+    ``protocol`` (an ``H11Protocol`` for HTTP/1.1).
+
+:class:`ServedH11Protocol` (WebSocket streams born :class:`ServedWSStream`)
+    ``hypercorn.protocol.h11.H11Protocol._create_stream``, called with its global ``WSStream``
+    rebound. After an upgrade, ``H11Protocol.connection`` is an ``H11WSConnection`` whose
+    ``h11_connection`` (an ``h11.Connection``; ``our_state`` is ``h11.SEND_RESPONSE`` until an
+    answer starts) and ``buffer`` (bytes that came after the request) are read.
+
+:class:`ServedWSStream` (handshake screening, client close codes, the deflate switch)
+    A subclass of ``hypercorn.protocol.ws_stream.WSStream``. Relies on ``WSStream.handle(event)``
+    with the events ``Request`` (a frozen dataclass with ``headers``), ``Body``, ``Data`` and
+    ``StreamClosed`` from ``hypercorn.protocol.events``; ``WSStream.app_send`` (the app's
+    ``send`` is this bound method); ``WSStream._accept(message)`` (answers the handshake, sets
+    ``state`` to ``CONNECTED`` *before* it can fail, and assigns ``self.connection``, a
+    ``wsproto.Connection`` whose ``events()`` Hypercorn iterates);
+    ``WSStream._send_error_response(status)``; the attributes ``closed``, ``app_put``,
+    ``state``, ``scope``, ``send``, ``stream_id`` and ``handshake`` (``accepted``,
+    ``subprotocols``, ``extensions``: lists of strings or None); the enum
+    ``ASGIWebsocketState`` with ``HANDSHAKE``, ``CONNECTED``, ``CLOSED`` and ``HTTPCLOSED``;
+    ``send(StreamClosed(...))`` ending the HTTP/1.1 connection. From wsproto only public
+    names: ``CloseConnection`` (``code``, ``reason``), ``PerMessageDeflate.accept(offer)``,
+    ``wsproto.utilities.LocalProtocolError``.
 
 :func:`abort` (stalled readers)
     Follows the app's ``send`` to the connection's TCP server: ``WSStream.send`` is
-    ``H11Protocol.stream_send``, whose ``__self__.send`` is ``TCPServer.protocol_send``
-    (``hypercorn.trio.tcp_server.TCPServer``); ``TCPServer.stream`` is the trio stream (a
-    ``trio.SocketStream``, or a ``trio.SSLStream`` whose ``transport_stream`` is one). Closing
-    its socket abortively wakes ``TCPServer.protocol_send``'s shielded ``send_all`` with
-    ``ClosedResourceError``, which Hypercorn handles as a closed connection.
+    ``H11Protocol.stream_send``, whose ``__self__.send`` is ``TCPServer.protocol_send``;
+    ``TCPServer.stream`` is the trio stream (a ``trio.SocketStream``, or a ``trio.SSLStream``
+    whose ``transport_stream`` is one). Closing its socket abortively wakes
+    ``TCPServer.protocol_send``'s shielded ``send_all`` with ``ClosedResourceError``, which
+    Hypercorn handles as a closed connection.
 
 :func:`is_open` and :func:`app_finished` (closing for a plain app after the drain)
     ``WSStream.state is ASGIWebsocketState.CONNECTED`` and ``WSStream.closed``; ``app_send(None)``
