@@ -37,9 +37,9 @@ from hypercorn.config import Config
 from hypercorn.typing import Framework
 
 from . import _internals
+from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
-from ._websocket import SHUTDOWN_EXTENSION
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
