@@ -267,7 +267,7 @@ class ServedTCPServer(TCPServer):
     #: Hypercorn's own ``TCPServer.run``, creating the served protocol (set below).
     _trio_ws_run: Callable[[], Awaitable[None]]
 
-    async def run(self) -> None:
+    async def run(self) -> None:  # noqa: ASYNC910 - Hypercorn's run checkpoints; a failure ends it
         try:
             await self._trio_ws_run()
         except BaseExceptionGroup as group:
@@ -495,7 +495,7 @@ class ServedWSStream(WSStream):
     async def trio_ws_reject(self, reason: str, status: int = 400) -> None:
         """Answer the handshake with ``status`` if it is still open, close, tell the app; once."""
         if self.trio_ws_ended:
-            return
+            return  # noqa: ASYNC910 - internal and idempotent; Hypercorn's event loop checkpoints
         self.trio_ws_ended = True
         self.closed = True  # from here on Hypercorn drops the app's messages
         if reason:
@@ -596,7 +596,7 @@ async def screen(stream: Any, scope: Scope) -> str:
     extensions = _combined(headers, b"sec-websocket-extensions")
     if extensions is not None:
         stream.handshake.extensions = extensions
-    return ""
+    return ""  # noqa: ASYNC910 - internal; the app it lets run checkpoints right after
 
 
 def is_open(stream: Any) -> bool:

@@ -134,7 +134,7 @@ class _Server:
         scope["extensions"] = extensions
         stream = self._adopt(send)
         if stream is not None and await _internals.screen(stream, scope):
-            return  # the client was answered (400) and the connection closed; logged
+            return  # noqa: ASYNC910 - answered (400) and closed by screen(), which awaited
         connection = _Connection(send, notice, stream)
         self.websockets.add(connection)
         try:
