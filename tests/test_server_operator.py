@@ -137,3 +137,39 @@ async def test_the_log_says_where_it_serves_and_how_the_drain_went(
     assert "closing 1 WebSocket session(s) with 1001" in lines[1]
     assert lines[2].startswith("trio_ws.serve: drain done in ")
     assert probe.lifespan == ["startup", "shutdown"]
+
+
+async def test_on_an_unchecked_hypercorn_serve_falls_back_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another Hypercorn version: no hooks, plain ``hypercorn.trio.serve``, one warning; the
+    app is served and the drain by cancellation still closes sessions with 1001."""
+    from trio_ws import _internals
+
+    monkeypatch.setattr(_internals, "hypercorn_version", lambda: (0, 99))
+    monkeypatch.setattr(_internals, "_PROBLEM", None)
+    monkeypatch.setattr(_internals, "_WARNED", False)
+    app, probe = make_app()
+    with caplog.at_level(logging.WARNING, logger="trio_ws"):
+        async with serving(app) as running:
+            await assert_echo(running.ws)
+            async with trio_websocket_client(running.ws + "/hold") as ws:
+                with trio.fail_after(TIMEOUT):
+                    assert await ws.get_message() == "ready"
+                await running.stop()
+                closed = await _closed(ws)
+    assert closed == (1001, "server shutting down")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "trio_ws"]
+    assert len(warnings) == 1
+    assert "Hypercorn 0.99 is not a checked version" in warnings[0]
+    assert probe.lifespan == ["startup", "shutdown"]
+
+
+async def _closed(ws: Any) -> tuple[int, str]:
+    from trio_websocket import ConnectionClosed
+
+    with pytest.raises(ConnectionClosed) as info, trio.fail_after(TIMEOUT):
+        await ws.get_message()
+    reason = info.value.reason
+    assert reason is not None
+    return reason.code, reason.reason or ""
