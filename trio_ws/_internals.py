@@ -43,8 +43,7 @@ The hooks and the private names each relies on:
     ``subprotocols``, ``extensions``: lists of strings or None); the enum
     ``ASGIWebsocketState`` with ``HANDSHAKE``, ``CONNECTED``, ``CLOSED`` and ``HTTPCLOSED``;
     ``send(StreamClosed(...))`` ending the HTTP/1.1 connection. From wsproto only public
-    names: ``CloseConnection`` (``code``, ``reason``), ``PerMessageDeflate.accept(offer)``,
-    ``wsproto.utilities.LocalProtocolError``.
+    names: ``CloseConnection`` (``code``, ``reason``) and ``PerMessageDeflate.accept(offer)``.
 
 :func:`abort` (stalled readers)
     Follows the app's ``send`` to the connection's TCP server: ``WSStream.send`` is
@@ -77,7 +76,6 @@ from typing import Any, cast
 
 import h11
 import trio
-import wsproto.utilities
 from wsproto.events import CloseConnection
 from wsproto.extensions import PerMessageDeflate
 
@@ -393,26 +391,31 @@ class ServedWSStream(WSStream):
     trio_ws_refuse = ""
 
     async def handle(self, event: Any) -> None:
-        if isinstance(event, Request):
+        # Class identity, not isinstance: this runs for every frame Hypercorn reads.
+        kind = event.__class__
+        if kind is Data or kind is Body:
+            if not self.handshake.accepted:
+                # Bytes after the upgrade request, before it was answered (a body, an early
+                # frame, garbage): RFC 6455 section 4.1 lets a client send only after the 101.
+                await self.trio_ws_reject(
+                    "bytes arrived after the upgrade request, before its answer"
+                )
+                return
+        elif kind is Request:
             await self._trio_ws_request(event)
-        elif isinstance(event, (Body, Data)) and not self.handshake.accepted:
-            # Bytes after the upgrade request, before it was answered (a body, an early frame,
-            # garbage): RFC 6455 section 4.1 lets a client send only after the 101.
-            await self.trio_ws_reject("bytes arrived after the upgrade request, before its answer")
-        elif isinstance(event, StreamClosed) and self._trio_ws_open():
+            return
+        elif kind is StreamClosed and self._trio_ws_open():
             self.trio_ws_told_app = True
             peer = self.trio_ws_peer_close
-            if peer is None:
-                await super().handle(event)  # 1006: the TCP connection dropped
-            else:
+            if peer is not None:
                 # The client closed first: report its code and reason, not Hypercorn's 1006.
                 self.closed = True
                 assert self.app_put is not None
                 await self.app_put(
                     {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
                 )
-        else:
-            await super().handle(event)
+                return
+        await super().handle(event)
 
     def _trio_ws_open(self) -> bool:
         return (
@@ -441,19 +444,6 @@ class ServedWSStream(WSStream):
             # Ours to refuse; or Hypercorn refused it itself (400, 404) and would keep the
             # connection open, though its answer says "connection: close".
             await self.trio_ws_reject(self.trio_ws_refuse)
-
-    async def app_send(self, message: Any) -> None:
-        try:
-            await super().app_send(message)
-        except (h11.LocalProtocolError, wsproto.utilities.LocalProtocolError) as exc:
-            # The connection's HTTP state no longer allows this message: the connection is over.
-            throttle.warning(
-                "state:" + type(exc).__name__,
-                "closed the connection from %s: %s",
-                _peer(getattr(self, "scope", None)),
-                exc,
-            )
-            await self.trio_ws_reject("")
 
     async def _accept(self, message: Any) -> None:
         offers = self.handshake.extensions
