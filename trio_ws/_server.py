@@ -21,16 +21,22 @@
   read loop and write path, server close codes the app is told about, keepalive pings with
   pongs checked, sends that a cancellation aborts instead of blocking. TLS, HTTP/2 and plain
   HTTP stay Hypercorn's.
+* **Bad handshakes** (items 14, 15, 17): HTTP 400 and a close for an upgrade request with a
+  body, bytes before the answer or a non-ASCII list header; malformed deflate offers declined;
+  repeated list headers combined; and a per-connection firewall, so no client ends the server.
 
-The last three reach into Hypercorn's internals, so they are enabled only for the Hypercorn
-versions whose code they were checked against (0.17.x-0.18.x); on any other version they are
-skipped with one log message and :func:`serve` still drains by cancellation.
+All but the drain reach into Hypercorn's internals (every such use is in ``_internals``), so
+they are enabled only for the Hypercorn versions whose code they were checked against
+(0.17.x-0.18.x); on any other version :func:`serve` logs one warning, runs plain
+``hypercorn.trio.serve`` and still drains by cancellation.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -44,6 +50,9 @@ from ._dataplane import DATAPLANE_EXTENSION, DataPlane
 from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["serve"]
 
@@ -137,15 +146,17 @@ class _Server:
         if self.draining:
             await self._refuse(send)
             return
-        stream = self._adopt(send)
-        plane = self._plane(send) if stream is not None and self.data_plane else None
         notice: dict[str, Any] = {}
         extensions = dict(scope.get("extensions") or {})
         extensions[SHUTDOWN_EXTENSION] = notice
-        if plane is not None:
-            extensions[DATAPLANE_EXTENSION] = {}
         scope = dict(scope)
         scope["extensions"] = extensions
+        stream = self._adopt(send)
+        if stream is not None and await _internals.screen(stream, scope):
+            return  # noqa: ASYNC910 - answered (400) and closed by screen(), which awaited
+        plane = self._plane(send) if stream is not None and self.data_plane else None
+        if plane is not None:
+            extensions[DATAPLANE_EXTENSION] = {}
         connection = _Connection(send, notice, stream, plane)
         self.websockets.add(connection)
         try:
@@ -254,20 +265,39 @@ class _Server:
         """Drain, abort what is stalled, then let Hypercorn shut down (bounded throughout)."""
         # 1. Drain: every session closes with drain_close_code; new handshakes get 503.
         self.draining = True
+        started = trio.current_time()
         if self.websockets:
+            logger.info(
+                "trio_ws.serve: shutting down: closing %d WebSocket session(s) with %d "
+                "(waiting up to %g s)",
+                len(self.websockets),
+                self.drain_close_code,
+                self.drain_seconds,
+            )
             for connection in list(self.websockets):
                 assert connection.notice is not None
                 connection.notice.update(close_code=self.drain_close_code, reason=DRAIN_REASON)
                 connection.cancel_scope.cancel()
             with trio.move_on_after(self.drain_seconds):
                 await self.websockets_gone.wait()
+        else:
+            logger.info("trio_ws.serve: shutting down (no open WebSocket sessions)")
         # 2. Whatever is still open is stuck in a shielded socket write: abort it.
         if self.websockets:
             aborted = self._abort_all(self.websockets)
-            if aborted:
-                logger.info("trio_ws.serve: aborted %d stalled WebSocket connection(s)", aborted)
-                with trio.move_on_after(_ABORT_GRACE):
-                    await self.websockets_gone.wait()
+            logger.warning(
+                "trio_ws.serve: %d WebSocket connection(s) still open after %g s (clients that "
+                "stopped reading or did not finish the closing handshake): %s",
+                len(self.websockets),
+                self.drain_seconds,
+                f"aborted {aborted}" if aborted else "cannot abort them on this Hypercorn",
+            )
+            with trio.move_on_after(_ABORT_GRACE):
+                await self.websockets_gone.wait()
+        logger.info(
+            "trio_ws.serve: drain done in %.2f s; stopping Hypercorn",
+            trio.current_time() - started,
+        )
         # 3. Hypercorn's own shutdown: listeners stop, HTTP requests get graceful_timeout,
         #    then the lifespan shutdown runs.
         stop_hypercorn.set()
@@ -275,13 +305,62 @@ class _Server:
             await hypercorn_done.wait()
         if not hypercorn_done.is_set():
             # Past Hypercorn's graceful deadline only stalled writes keep connections alive.
-            self._abort_all(self.http | self.websockets)
+            aborted = self._abort_all(self.http | self.websockets)
+            logger.warning(
+                "trio_ws.serve: Hypercorn did not stop within graceful_timeout (%g s); "
+                "aborted %d stalled connection(s)",
+                self.config.graceful_timeout,
+                aborted,
+            )
             with trio.move_on_after(self.config.shutdown_timeout + _ABORT_GRACE):
                 await hypercorn_done.wait()
             hypercorn_scope.cancel()
 
 
+def _check_app(app: object) -> None:
+    """An ASGI app takes ``(scope, receive, send)``; say so at once when it does not."""
+    if not callable(app):
+        raise TypeError(f"serve() needs an ASGI application, not {app!r}")
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):  # builtins, some C callables: nothing to check
+        return
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        name = getattr(app, "__name__", None) or type(app).__name__
+        raise TypeError(
+            f"serve() needs an ASGI application, app(scope, receive, send), but {name}{signature} "
+            f"does not take those three arguments. A handler that takes one WebSocket must be "
+            f"wrapped: trio_ws.serve(trio_ws.websocket_app({name}), ...)"
+        ) from None
+
+
+def _startup_error(group: BaseExceptionGroup[BaseException], config: Config) -> OSError | None:
+    """An ``OSError`` (port in use, address not available) that is all a failed start holds."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) != 1 or not isinstance(leaves[0], OSError):
+        return None
+    leaf = leaves[0]
+    where = ", ".join(config.bind)
+    error = type(leaf)(leaf.errno, f"{leaf.strerror or leaf} (binding {where})")
+    error.__cause__ = leaf
+    return error
+
+
 def _make_config(config: Config | None, host: str | None, port: int | None) -> Config:
+    if config is not None and not isinstance(config, Config):
+        raise TypeError(
+            f"config must be a hypercorn.Config, not {type(config).__name__}; build one with "
+            f"hypercorn.Config.from_mapping({{...}}), or pass host= and port="
+        )
     if config is not None:
         if host is not None or port is not None:
             raise TypeError("pass host and port, or a config (with config.bind), not both")
@@ -355,11 +434,21 @@ async def serve(
             closed with 1011 and the app is told so (None: pongs are not checked).
         task_status: Given by ``nursery.start``; receives the list of bound URLs.
 
+    Bad handshakes (an upgrade request with a body, bytes after it before the answer, a
+    non-ASCII list header) get HTTP 400 and a close, and an error inside one connection ends
+    only that connection (checked Hypercorn versions; see :doc:`serving`). Progress and refusals
+    are logged on the ``trio_ws`` logger.
+
     Raises:
         ValueError: ``drain_close_code`` cannot be sent, ``drain_seconds`` is negative, or
             ``ping_interval``/``ping_timeout`` is neither None nor a positive number.
-        TypeError: Both ``config`` and ``host``/``port`` were given.
+        TypeError: Both ``config`` and ``host``/``port`` were given; ``config`` is not a
+            ``hypercorn.Config``; ``app`` does not take ``(scope, receive, send)`` (a handler
+            taking one WebSocket must be wrapped with :func:`websocket_app`).
+        OSError: The address could not be bound (``errno.EADDRINUSE``...), raised as is, not
+            inside an exception group; the message names the address.
     """
+    _check_app(app)
     validate_close(drain_close_code, DRAIN_REASON)
     if not drain_seconds >= 0 or math.isinf(drain_seconds):
         raise ValueError(f"drain_seconds must be a finite number >= 0, not {drain_seconds!r}")
@@ -387,28 +476,56 @@ async def serve(
     async def run_hypercorn(*, task_status: trio.TaskStatus[list[str]]) -> None:
         try:
             with hypercorn_scope:
-                await hypercorn.trio.serve(
-                    cast(Framework, server),
-                    config,
-                    shutdown_trigger=stop_hypercorn.wait,
-                    task_status=task_status,
-                    mode="asgi",
-                )
+                if server.hooks:
+                    await _internals.run_worker(
+                        server,
+                        config,
+                        shutdown_trigger=stop_hypercorn.wait,
+                        task_status=task_status,
+                    )
+                else:
+                    await hypercorn.trio.serve(
+                        cast(Framework, server),
+                        config,
+                        shutdown_trigger=stop_hypercorn.wait,
+                        task_status=task_status,
+                        mode="asgi",
+                    )
         finally:
             hypercorn_done.set()
             waiting.cancel()  # Hypercorn stopped by itself (max_requests, a crash)
 
-    async with trio.open_nursery() as nursery:
-        urls: list[str] = await nursery.start(run_hypercorn)
-        # From now on an outside cancellation reaches Hypercorn only through shutdown().
-        hypercorn_scope.shield = True
-        task_status.started(urls)
-        try:
-            with waiting:
-                if shutdown_trigger is None:
-                    await trio.sleep_forever()
-                else:
-                    await shutdown_trigger()
-        finally:
-            with trio.CancelScope(shield=True):
-                await server.shutdown(stop_hypercorn, hypercorn_done, hypercorn_scope)
+    try:
+        async with trio.open_nursery() as nursery:
+            urls: list[str] = await nursery.start(run_hypercorn)
+            # From now on an outside cancellation reaches Hypercorn only through shutdown().
+            hypercorn_scope.shield = True
+            logger.info("trio_ws.serve: serving on %s", ", ".join(urls))
+            task_status.started(urls)
+            await _run_until_shutdown(
+                server, shutdown_trigger, waiting, stop_hypercorn, hypercorn_done, hypercorn_scope
+            )
+    except BaseExceptionGroup as group:
+        error = None if hypercorn_scope.shield else _startup_error(group, config)
+        if error is None:
+            raise
+        raise error from error.__cause__
+
+
+async def _run_until_shutdown(
+    server: _Server,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None,
+    waiting: trio.CancelScope,
+    stop_hypercorn: trio.Event,
+    hypercorn_done: trio.Event,
+    hypercorn_scope: trio.CancelScope,
+) -> None:
+    try:
+        with waiting:
+            if shutdown_trigger is None:
+                await trio.sleep_forever()
+            else:
+                await shutdown_trigger()
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.shutdown(stop_hypercorn, hypercorn_done, hypercorn_scope)
