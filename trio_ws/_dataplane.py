@@ -425,7 +425,7 @@ class DataPlane(Reader):
         self.abort(1011, "internal error")
 
     def _peer_gone(self) -> None:
-        self._decide(1006, "", by_server=False)
+        self._decide(1006, None, by_server=False)
         self._close_socket(abort=False)
 
     def _fail(self, code: int, reason: str) -> None:

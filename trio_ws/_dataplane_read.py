@@ -164,7 +164,8 @@ class Reader:
 
     def _eof(self) -> None:
         if self._state == _CLOSING and self._outcome is None:
-            self._decide(1006, "", by_server=False)
+            # The app closed first: a normal closure, as Hypercorn reports it.
+            self._decide(1000, None, by_server=False)
         self._peer_gone()
 
     async def _receive(self, data: bytes) -> None:
@@ -306,23 +307,33 @@ class Reader:
         return {"type": "websocket.receive", "bytes": b"".join(parts), "text": None}
 
     def _client_closed(self, code: int, reason: str) -> None:
+        app_closed_first = self._sent_close
         if self._state == _OPEN and not self._sent_close:
             # RFC 6455 section 5.5.1: answer with a close frame echoing the code.
             self._close_frame(code, reason)
         self._state = _DISCARD
-        if self._client_codes:
+        if app_closed_first:
+            # The client answered the app's close: a normal closure, as Hypercorn reports it.
+            self._decide(1000, None, by_server=False)
+        elif self._client_codes:
             self._decide(code, reason, by_server=False)
         else:  # Hypercorn's behaviour, on request
-            self._decide(1006, "", by_server=False)
+            self._decide(1006, None, by_server=False)
         # Section 7.1.1: the server closes the TCP connection first.
         self._after_flush("close")
         self._arm_close_timer()
 
-    def _decide(self, code: int, reason: str, *, by_server: bool) -> None:
-        """Fix the disconnect message the app will get (the first decision wins)."""
+    def _decide(self, code: int, reason: str | None, *, by_server: bool) -> None:
+        """Fix the disconnect message the app will get (the first decision wins).
+
+        ``reason`` None leaves the key out, as Hypercorn does for a dropped connection and a
+        normal closure after the app's close.
+        """
         if self._outcome is not None:
             return
-        outcome: dict[str, Any] = {"type": "websocket.disconnect", "code": code, "reason": reason}
+        outcome: dict[str, Any] = {"type": "websocket.disconnect", "code": code}
+        if reason is not None:
+            outcome["reason"] = reason
         if by_server:
             outcome[CLOSED_BY_KEY] = "server"
         self._outcome = outcome
@@ -355,7 +366,7 @@ class Reader:
     async def finish(self) -> None:
         """The reader's last step: the disconnect message, once (blocking if the app is slow)."""
         if self._outcome is None:
-            self._decide(1006, "", by_server=False)
+            self._decide(1006, None, by_server=False)
         if self._announced or self._app_gone:
             return
         self._announced = True
