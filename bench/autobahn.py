@@ -47,7 +47,9 @@ def main() -> int:
     parser.add_argument("--exclude", default="")
     parser.add_argument("--hypercorn", action="store_true", help="plain Hypercorn instead")
     parser.add_argument("--wstest-lib", default="/tmp/wstest-lib")
-    parser.add_argument("--python2", default=os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python"))
+    parser.add_argument(
+        "--python2", default=os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python")
+    )
     parser.add_argument("--out", default=str(HERE / "results" / "autobahn"))
     args = parser.parse_args()
     port = free_port()
@@ -63,7 +65,10 @@ def main() -> int:
     }
     spec_path = out / "fuzzingclient.json"
     spec_path.write_text(json.dumps(spec))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]),
+    }
     server_cmd = [sys.executable, "-m", "servers.autobahn_echo", "--port", str(port)]
     if args.hypercorn:
         server_cmd.append("--hypercorn")
@@ -77,7 +82,14 @@ def main() -> int:
         wenv = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_FIND_LINKS")}
         wenv["PYTHONPATH"] = args.wstest_lib
         subprocess.run(
-            [args.python2, os.path.join(args.wstest_lib, "bin", "wstest"), "-m", "fuzzingclient", "-s", str(spec_path)],
+            [
+                args.python2,
+                os.path.join(args.wstest_lib, "bin", "wstest"),
+                "-m",
+                "fuzzingclient",
+                "-s",
+                str(spec_path),
+            ],
             cwd=out,
             env=wenv,
             check=False,
@@ -105,7 +117,10 @@ def main() -> int:
     print(f"{agent}: {len(index)} cases")
     print("behaviour:", dict(behaviours))
     print("close behaviour:", dict(close_behaviours))
-    print("case time per group (s):", {g: round(ms / 1000, 1) for g, ms in sorted(durations.items(), key=lambda kv: int(kv[0]))})
+    print(
+        "case time per group (s):",
+        {g: round(ms / 1000, 1) for g, ms in sorted(durations.items(), key=lambda kv: int(kv[0]))},
+    )
     for case in failed:
         print("FAILED", *case)
     return 1 if failed else 0

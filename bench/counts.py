@@ -42,16 +42,48 @@ VARIANTS = {
 }
 #: scenario -> (client flags with {n}, n for the short run, messages per n)
 SCENARIOS = {
-    "pp-c1": (["--mode", "pingpong", "-c", "1", "-m", "{n}", "--size", "32", "--warmup", "20"], 300, 1),
-    "pp-c50": (["--mode", "pingpong", "-c", "50", "-m", "{n}", "--size", "32", "--warmup", "2"], 20, 50),
+    "pp-c1": (
+        ["--mode", "pingpong", "-c", "1", "-m", "{n}", "--size", "32", "--warmup", "20"],
+        300,
+        1,
+    ),
+    "pp-c50": (
+        ["--mode", "pingpong", "-c", "50", "-m", "{n}", "--size", "32", "--warmup", "2"],
+        20,
+        50,
+    ),
     "push": (["--mode", "push", "-n", "{n}", "--size", "32", "--rounds", "1"], 3000, 1),
     "pp-c1-64KiB": (
-        ["--mode", "pingpong", "-c", "1", "-m", "{n}", "--size", "65536", "--binary", "--warmup", "5"],
+        [
+            "--mode",
+            "pingpong",
+            "-c",
+            "1",
+            "-m",
+            "{n}",
+            "--size",
+            "65536",
+            "--binary",
+            "--warmup",
+            "5",
+        ],
         60,
         1,
     ),
     "pp-c50-deflate": (
-        ["--mode", "pingpong", "-c", "50", "-m", "{n}", "--size", "32", "--warmup", "2", "--deflate"],
+        [
+            "--mode",
+            "pingpong",
+            "-c",
+            "50",
+            "-m",
+            "{n}",
+            "--size",
+            "32",
+            "--warmup",
+            "2",
+            "--deflate",
+        ],
         20,
         50,
     ),
@@ -105,11 +137,22 @@ def one_run(tool: str, variant: str, scenario: str, n: int) -> float:
         try:
             wait_port(port, server, 600)
             if tool == "callgrind":
-                subprocess.run(["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True)
+                subprocess.run(
+                    ["callgrind_control", "-i", "on", str(server.pid)],
+                    check=True,
+                    capture_output=True,
+                )
             flags = [f.replace("{n}", str(n)) for f in SCENARIOS[scenario][0]]
             client = subprocess.run(
-                [PYTHON, str(HERE / "client.py"), "--url", f"ws://127.0.0.1:{port}"]
-                + ["--time-limit", "600", *flags],
+                [
+                    PYTHON,
+                    str(HERE / "client.py"),
+                    "--url",
+                    f"ws://127.0.0.1:{port}",
+                    "--time-limit",
+                    "600",
+                    *flags,
+                ],
                 cwd=HERE,
                 capture_output=True,
                 text=True,
@@ -120,7 +163,11 @@ def one_run(tool: str, variant: str, scenario: str, n: int) -> float:
                 raise RuntimeError(f"client: {result['error']}")
             time.sleep(0.5)
             if tool == "callgrind":
-                subprocess.run(["callgrind_control", "-i", "off", str(server.pid)], check=True, capture_output=True)
+                subprocess.run(
+                    ["callgrind_control", "-i", "off", str(server.pid)],
+                    check=True,
+                    capture_output=True,
+                )
         finally:
             target = server.pid
             if tool == "strace":  # signal the traced server, not strace (which would detach)
@@ -164,11 +211,13 @@ def main() -> int:
             try:
                 small = one_run(args.tool, variant, scenario, n)
                 big = one_run(args.tool, variant, scenario, 2 * n)
-            except Exception as exc:  # noqa: BLE001 - report and go on with the next one
+            except Exception as exc:
                 print(f"{scenario:14} {variant:18} ERROR {exc}", flush=True)
                 continue
             value = (big - small) / (n * per_n)
-            rows.append({"tool": args.tool, "scenario": scenario, "variant": variant, "per_msg": value})
+            rows.append(
+                {"tool": args.tool, "scenario": scenario, "variant": variant, "per_msg": value}
+            )
             print(f"{scenario:14} {variant:18} {value:14,.1f} per message", flush=True)
             if args.out:
                 with open(args.out, "a") as f:
@@ -176,7 +225,11 @@ def main() -> int:
     print("\n| scenario | variant | per message | vs raw-hc |\n|---|---|---:|---:|")
     for row in rows:
         base = next(
-            (r["per_msg"] for r in rows if r["scenario"] == row["scenario"] and r["variant"] == "raw-hc"),
+            (
+                r["per_msg"]
+                for r in rows
+                if r["scenario"] == row["scenario"] and r["variant"] == "raw-hc"
+            ),
             None,
         )
         ratio = f"{row['per_msg'] / base:.2f}x" if base else "-"

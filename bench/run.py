@@ -92,8 +92,19 @@ SCENARIOS_FULL = {
     ),
     "push-20k": (["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3"], 8),
     "pp-c50-32B-deflate": (
-        ["--mode", "pingpong", "-c", "50", "-m", "600", "--size", "32", "--warmup", "20"]
-        + ["--deflate"],
+        [
+            "--mode",
+            "pingpong",
+            "-c",
+            "50",
+            "-m",
+            "600",
+            "--size",
+            "32",
+            "--warmup",
+            "20",
+            "--deflate",
+        ],
         8,
     ),
     "push-20k-deflate": (
@@ -132,8 +143,19 @@ SCENARIOS_QUICK = {
     ),
     "push-20k": (["--mode", "push", "-n", "5000", "--size", "32", "--rounds", "2"], 5),
     "pp-c50-32B-deflate": (
-        ["--mode", "pingpong", "-c", "50", "-m", "100", "--size", "32", "--warmup", "5"]
-        + ["--deflate"],
+        [
+            "--mode",
+            "pingpong",
+            "-c",
+            "50",
+            "-m",
+            "100",
+            "--size",
+            "32",
+            "--warmup",
+            "5",
+            "--deflate",
+        ],
         5,
     ),
     "push-20k-deflate": (

@@ -163,7 +163,7 @@ def cut(data: bytes, rng: random.Random) -> list[bytes]:
     if rng.random() < 0.2:
         return [data]
     points = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randrange(1, 12))))
-    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)])]
+    return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=False)]
 
 
 @pytest.mark.parametrize("seed", range(150))

@@ -476,6 +476,7 @@ async def test_frame_protocol_idle_reads_wsprotos_decoder_state() -> None:
     assert len(list(server.received_frames())) == 1
     assert not _internals.frame_protocol_idle(server)  # a fragmented message in progress
 
+
 # -- the rebound functions -----------------------------------------------------------------------
 
 

