@@ -83,10 +83,14 @@ class Recorder:
             self.send_ch.send_nowait(message)
             if message["type"] == "websocket.disconnect":
                 return
-            if path == "/echo":
-                await send({"type": "websocket.send", **{k: message[k] for k in ("bytes", "text")}})
-            elif path == "/close":
-                await send({"type": "websocket.close", "code": 4001, "reason": "app says bye"})
+            try:
+                if path == "/echo":
+                    data = {k: message[k] for k in ("bytes", "text")}
+                    await send({"type": "websocket.send", **data})
+                elif path == "/close":
+                    await send({"type": "websocket.close", "code": 4001, "reason": "app says bye"})
+            except OSError:
+                pass  # the server closed meanwhile; its disconnect message follows
 
     async def _stall(self, receive: Receive, send: Send) -> None:
         """Send 1 MiB messages, each under a 1 s deadline, to a client that does not read."""
