@@ -103,6 +103,10 @@ class WebSocket(SessionScope[StateT]):
 
     __slots__ = ()
 
+    # Declared again here, where plain mode assigns them (pyright: one declared type).
+    client_state: WebSocketState
+    application_state: WebSocketState
+
     # ------------------------------------------------------------------ receiving
 
     async def receive(self) -> Message:
