@@ -493,3 +493,38 @@ async def test_accepting_a_subprotocol_the_server_lost_from_a_repeated_header_sa
         await ws.accept("chat.v2")
         await ws.close()
     assert server.sent[0]["subprotocol"] == "chat.v2"
+
+
+def test_a_session_or_router_outside_trio_says_it_needs_the_trio_worker() -> None:
+    # hypercorn without -k trio calls the app from asyncio; say so instead of failing deep inside.
+    import asyncio
+
+    async def enter_session() -> None:
+        server_scope = websocket_scope()
+
+        async def receive() -> Message:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Message) -> None:
+            return None
+
+        async with WebSocket(server_scope, receive, send):
+            pass  # pragma: no cover
+
+    with pytest.raises(RuntimeError, match="trio worker"):
+        asyncio.run(enter_session())
+
+    sent: list[Message] = []
+
+    async def lifespan() -> None:
+        async def receive() -> Message:
+            return {"type": "lifespan.startup"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await Router([])({"type": "lifespan", "state": {}}, receive, send)
+
+    asyncio.run(lifespan())
+    assert sent[0]["type"] == "lifespan.startup.failed"
+    assert "hypercorn -k trio" in sent[0]["message"]

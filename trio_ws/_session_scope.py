@@ -36,6 +36,7 @@ from ._session import (
 )
 from ._state import validate_close
 from ._types import Message
+from ._worker import require_trio
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -63,8 +64,10 @@ class SessionScope(SessionCore[StateT]):
         """Enter the session: open the connection's nursery and take over receiving.
 
         Raises:
-            RuntimeError: The session was already entered.
+            RuntimeError: The session was already entered, or the application runs outside
+                trio (Hypercorn's asyncio worker: use ``hypercorn -k trio``).
         """
+        require_trio()  # under asyncio, say so instead of failing deep inside trio
         if self._nursery_manager is not None:
             await trio.lowlevel.checkpoint()
             raise RuntimeError("this WebSocket session was already entered")
