@@ -1,8 +1,6 @@
 """trio_ws: Starlette's WebSocket API, nursery-scoped, for trio applications under Hypercorn."""
 
-from __future__ import annotations
-
-from . import status as status
+from . import status as status, types as types
 from ._app import websocket_app as websocket_app
 from ._datastructures import (
     URL as URL,
@@ -43,6 +41,45 @@ from ._state import WebSocketState as WebSocketState
 from ._websocket import SessionStatistics as SessionStatistics, WebSocket as WebSocket
 
 __version__ = "0.1.0.dev0"
+
+# The public names (`from trio_ws import *`, pyright --verifytypes); keep in step with the imports.
+__all__ = [
+    "URL",
+    "Address",
+    "BaseRoute",
+    "ClientDisconnect",
+    "HTMLResponse",
+    "HTTPConnection",
+    "Headers",
+    "ImmutableMultiDict",
+    "JSONResponse",
+    "Match",
+    "Mount",
+    "MutableHeaders",
+    "NoMatchFound",
+    "OriginPolicy",
+    "PlainTextResponse",
+    "QueryParams",
+    "Request",
+    "Response",
+    "Route",
+    "Router",
+    "SessionStatistics",
+    "State",
+    "URLPath",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketDisconnected",
+    "WebSocketException",
+    "WebSocketMessageTypeError",
+    "WebSocketRoute",
+    "WebSocketState",
+    "check_origin",
+    "serve",
+    "status",
+    "types",
+    "websocket_app",
+]
 
 # Show the public path in reprs, tracebacks and docs (trio does the same).
 for _obj in (
