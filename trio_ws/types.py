@@ -17,11 +17,11 @@ __all__ = ["ASGIApp", "Message", "Receive", "Scope", "Send"]
 #: The connection scope an ASGI server hands to an application (``scope["type"]`` is
 #: ``"websocket"``, ``"http"`` or ``"lifespan"``).
 Scope = _types.Scope
-#: One ASGI event, sent or received: a mapping with a ``"type"`` key.
+#: One ASGI event, sent or received (a mapping with a ``"type"`` key).
 Message = _types.Message
-#: The ASGI ``receive`` callable: ``await receive()`` returns the next `Message`.
+#: The ASGI ``receive`` callable; ``await receive()`` returns the next `Message`.
 Receive = _types.Receive
-#: The ASGI ``send`` callable: ``await send(message)``.
+#: The ASGI ``send`` callable, ``await send(message)``.
 Send = _types.Send
-#: An ASGI 3 application: ``await app(scope, receive, send)``.
+#: An ASGI 3 application, ``await app(scope, receive, send)``.
 ASGIApp = _types.ASGIApp
