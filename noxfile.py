@@ -142,7 +142,7 @@ def package(session: nox.Session) -> None:
     ``TRIO_WS_EXPECT_INSTALLED=1`` makes tests/test_packaging.py check that this is so.
     """
     session.install(*_group("package"))
-    tmp = Path(session.create_tmp())
+    tmp = Path(session.create_tmp()).resolve()
     dist = tmp / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     # The wheel is built from the sdist (build's default), which proves the sdist builds.

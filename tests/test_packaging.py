@@ -64,6 +64,7 @@ def test_examples_import_public_modules_only(path: Path) -> None:
         "README.md",
         "noxfile.py",
         "pyproject.toml",
+        "conftest.py",
         "tests/conftest.py",
         "tests/asgi_fakes.py",
         "tests/session_fakes.py",
