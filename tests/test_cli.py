@@ -251,3 +251,10 @@ def test_the_console_script_runs_main() -> None:
         pytest.skip("the trio_ws under test is not an installed distribution (a checkout)")
     (script,) = [ep for ep in distribution.entry_points if ep.group == "console_scripts"]
     assert (script.name, script.value) == ("trio-ws", "trio_ws._cli:main")
+
+
+def test_every_option_is_documented() -> None:
+    page = (ROOT / "docs" / "deploying.rst").read_text(encoding="utf-8")
+    options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", run("--help").stdout)) - {"--help"}
+    assert options
+    assert sorted(option for option in options if f"``{option}" not in page) == []
