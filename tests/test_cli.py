@@ -8,6 +8,7 @@ trio-websocket, then sends SIGINT or SIGTERM and checks that open sessions are c
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import re
 import signal
 import ssl
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Ping, Request
 
 import trio_ws
 
@@ -198,6 +201,35 @@ async def test_drain_close_code_is_passed_to_serve() -> None:
                     await ws.get_message()
                 assert closed.value.reason.code == 1012
             assert await server.process.wait() == 0
+
+
+needs_pings = pytest.mark.skipif(
+    "ping_interval" not in inspect.signature(trio_ws.serve).parameters,
+    reason="this trio_ws.serve has no ping_interval",
+)
+
+
+@needs_pings
+async def test_ping_interval_is_passed_to_serve() -> None:
+    """A raw wsproto client that never pings sees the server's keepalive pings."""
+    with trio.fail_after(TIMEOUT):
+        async with trio_ws_command("tests.cli_app:app", "--ping-interval", "0.2") as server:
+            host, _, port = server.authority.rpartition(":")
+            stream = await trio.open_tcp_stream(host, int(port))
+            try:
+                connection = WSConnection(ConnectionType.CLIENT)
+                await stream.send_all(connection.send(Request(host=server.authority, target="/")))
+                seen: list[type] = []
+                while Ping not in seen:
+                    data = await stream.receive_some()
+                    assert data, f"the server closed the connection; events: {seen}"
+                    connection.receive_data(data)
+                    seen += [type(event) for event in connection.events()]
+                assert seen[0] is AcceptConnection
+            finally:
+                await trio.aclose_forcefully(stream)
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0, server.text()
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import logging
 import multiprocessing
 import os
@@ -112,6 +113,25 @@ def _parser() -> argparse.ArgumentParser:
         help="Report Hypercorn's 1006 instead of the client's close code",
     )
     add(
+        "--ping-interval",
+        type=_seconds_or_off,
+        metavar="SECONDS",
+        help="Seconds between keepalive pings, or 'off' (default: serve's)",
+    )
+    add(
+        "--ping-timeout",
+        type=_seconds_or_off,
+        metavar="SECONDS",
+        help="Seconds to wait for a pong before closing with 1011, or 'off' (default: serve's)",
+    )
+    add(
+        "--no-data-plane",
+        dest="data_plane",
+        action="store_const",
+        const=False,
+        help="Leave every connection to Hypercorn's own WebSocket code",
+    )
+    add(
         "--access-logfile",
         help="The target location for the access log, use '-' for stderr (default: none)",
     )
@@ -122,6 +142,38 @@ def _parser() -> argparse.ArgumentParser:
         help="The (error) log level (default info)",
     )
     return parser
+
+
+_OFF = "off"
+
+
+def _seconds_or_off(text: str) -> float | str:
+    if text.lower() == _OFF:
+        return _OFF
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds or 'off', not {text}"
+        )
+    return value
+
+
+def _serve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments for :func:`trio_ws.serve`; options left out keep serve's default."""
+    options: dict[str, Any] = {
+        "drain_close_code": args.drain_close_code,
+        "drain_seconds": args.drain_seconds,
+        "abort_stalled": args.abort_stalled,
+        "permessage_deflate": args.permessage_deflate,
+        "fix_client_close_codes": args.fix_client_close_codes,
+    }
+    if args.data_plane is not None:
+        options["data_plane"] = args.data_plane
+    for name in ("ping_interval", "ping_timeout"):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = None if value == _OFF else value
+    return options
 
 
 def _positive_int(text: str) -> int:
@@ -197,11 +249,7 @@ async def _serve(app: ASGIApp, args: argparse.Namespace, sock: socket.socket | N
             app,
             config=_config(args, sock),
             shutdown_trigger=shutdown_trigger,
-            drain_close_code=args.drain_close_code,
-            drain_seconds=args.drain_seconds,
-            abort_stalled=args.abort_stalled,
-            permessage_deflate=args.permessage_deflate,
-            fix_client_close_codes=args.fix_client_close_codes,
+            **_serve_options(args),
         )
     finally:
         # Shutting down: a second Ctrl+C (or the SIGTERM a supervisor adds) changes nothing.
@@ -290,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.log_level)
     if (args.certfile is None) != (args.keyfile is None):
         _parser().error("--certfile and --keyfile go together")
+    unknown = set(_serve_options(args)) - set(inspect.signature(serve).parameters)
+    if unknown:  # only options this trio_ws.serve does not have
+        _parser().error(f"this trio_ws.serve has no {', '.join(sorted(unknown))}")
     try:
         app = load_app(args.application)
     except AppLoadError as exc:
