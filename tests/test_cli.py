@@ -157,6 +157,17 @@ async def test_serves_then_drains_with_1001_and_exits_0(signum: signal.Signals) 
                 await stop_and_check(server, signum, first, second)
 
 
+async def test_serves_the_echo_example_as_the_tutorial_shows() -> None:
+    """``python3 -m trio_ws examples.echo:app``: text and bytes come back, Ctrl+C drains."""
+    with trio.fail_after(TIMEOUT):
+        async with trio_ws_command("examples.echo:app") as server:
+            async with client(server) as ws:
+                await echoes(ws, "hello, trio-ws")
+                await ws.send_message(b"\x00\xff")
+                assert await ws.get_message() == b"\x00\xff"
+                await stop_and_check(server, signal.SIGINT, ws)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 async def test_workers_share_the_socket_and_all_drain(signum: signal.Signals) -> None:
     with trio.fail_after(TIMEOUT * 2):
