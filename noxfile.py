@@ -159,7 +159,9 @@ def package(session: nox.Session) -> None:
         else:  # pragma: no cover - Python < 3.10.12
             archive.extractall(tree)
     (top,) = tree.iterdir()
-    shutil.rmtree(top / "trio_ws")  # only the installed wheel may be imported
+    # Only the installed wheel may be imported, and only its metadata found.
+    shutil.rmtree(top / "trio_ws")
+    shutil.rmtree(top / "trio_ws.egg-info", ignore_errors=True)
 
     venv = tmp / "wheel-venv"
     session.run("python", "-m", "venv", "--clear", str(venv))

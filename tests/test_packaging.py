@@ -92,9 +92,19 @@ def test_the_installed_wheel_is_under_test() -> None:
     assert not (ROOT / "trio_ws").exists(), "the test tree must not hold a second trio_ws"
 
 
+def installed_distribution() -> importlib.metadata.Distribution | None:
+    """The installed distribution that provides the imported trio_ws, if any."""
+    imported = Path(trio_ws.__file__).resolve()
+    for distribution in importlib.metadata.distributions(name="trio_ws"):
+        if Path(distribution.locate_file("trio_ws/__init__.py")).resolve() == imported:
+            return distribution
+    return None
+
+
 @needs_install
 def test_the_installed_metadata() -> None:
-    distribution = importlib.metadata.distribution("trio_ws")
+    distribution = installed_distribution()
+    assert distribution is not None
     metadata = distribution.metadata
     assert metadata["License-Expression"] == "MIT"
     assert metadata.get_all("License-File") == ["LICENSE"]
@@ -103,3 +113,5 @@ def test_the_installed_metadata() -> None:
     assert "trio_ws/py.typed" in files
     assert any(file.endswith(".dist-info/licenses/LICENSE") for file in files), sorted(files)
     assert "trio_ws/types.py" in files
+    scripts = [ep for ep in distribution.entry_points if ep.group == "console_scripts"]
+    assert [(ep.name, ep.value) for ep in scripts] == [("trio-ws", "trio_ws._cli:main")]
