@@ -277,6 +277,33 @@ def test_an_app_that_cannot_be_loaded_is_a_clear_error(target: str, message: str
     assert "Traceback" not in result.stderr
 
 
+def test_a_bare_handler_is_a_clear_error() -> None:
+    result = run("tests.cli_app:handler")
+    assert result.returncode == 1
+    assert "trio_ws.websocket_app(handler)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_a_port_in_use_is_a_clear_error(workers: str) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with trio_ws_command("tests.cli_app:app") as server:
+            port = server.authority.rpartition(":")[2]
+            command = [sys.executable, "-m", "trio_ws", "tests.cli_app:app", "--port", port]
+            result = await trio.run_process(
+                [*command, "--workers", workers],
+                cwd=ROOT,
+                capture_stderr=True,
+                check=False,
+            )
+            stderr = result.stderr.decode()
+            assert result.returncode == 1, stderr
+            assert f"cannot listen on 127.0.0.1 port {port}" in stderr
+            assert "Traceback" not in stderr
+            server.process.send_signal(signal.SIGTERM)
+            assert await server.process.wait() == 0
+
+
 def test_certfile_needs_keyfile() -> None:
     result = run("tests.cli_app:app", "--certfile", "cert.pem")
     assert result.returncode == 2

@@ -26,7 +26,7 @@ from typing import Any
 import trio
 from hypercorn.config import Config
 
-from ._server import serve
+from ._server import _check_app as check_app, serve
 from ._types import ASGIApp
 
 __all__ = ["main"]
@@ -197,7 +197,9 @@ def load_app(path: str) -> ASGIApp:
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
+        if exc.name is not None and (
+            exc.name == module_name or module_name.startswith(exc.name + ".")
+        ):
             raise AppLoadError(f"cannot import module {module_name!r}: {exc}") from exc
         raise  # the module was found, and failed to import something of its own
     for attribute in (attributes or "app").split("."):
@@ -343,14 +345,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _parser().error(f"this trio_ws.serve has no {', '.join(sorted(unknown))}")
     try:
         app = load_app(args.application)
-    except AppLoadError as exc:
+        check_app(app)
+    except (AppLoadError, TypeError) as exc:
         logger.error("trio-ws: %s", exc)
         return 1
-    if args.workers > 1:
-        return _run_workers(args)
     previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
     try:
+        if args.workers > 1:
+            return _run_workers(args)
         trio.run(_serve, app, args, None)
+    except OSError as exc:  # the address is in use, or not this machine's
+        logger.error("trio-ws: cannot listen on %s port %s: %s", args.host, args.port, exc)
+        return 1
     except KeyboardInterrupt:  # Ctrl+C before the server was up: nothing to drain
         return 0
     finally:
