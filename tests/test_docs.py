@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
+import importlib.util
 import inspect
 import re
 import symtable
@@ -294,3 +296,44 @@ def test_samples_are_found() -> None:
     """The extraction itself: every page with code has its samples found."""
     pages = {sample.page for sample in SAMPLES}
     assert {"README.md", "tutorial.rst", "routing.rst", "testing.rst"} <= pages
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands: what a console sample runs must exist.
+
+#: Modules that console samples name as the reader's own file (``echo.py`` of the tutorial).
+READERS_MODULES = {"echo", "myapp"}
+
+
+def console_commands() -> list[tuple[str, str]]:
+    commands: list[tuple[str, str]] = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        if page.suffix == ".md":
+            blocks = re.findall(r"^```console\n(.*?)^```", text, re.M | re.S)
+            lines = [line for block in blocks for line in block.splitlines()]
+        else:
+            lines = [
+                line.strip().removeprefix("$ ")
+                for line in text.splitlines()
+                if line.strip().startswith("$ ")
+            ]
+        for line in lines:
+            for command in line.split("#")[0].split("&&"):
+                if command.strip():
+                    commands.append((page.name, command.strip()))
+    return commands
+
+
+@pytest.mark.parametrize(("page", "command"), console_commands())
+def test_console_command_names_real_modules(page: str, command: str) -> None:
+    words = command.split()
+    if words[:2] == ["python3", "-m"]:
+        module = words[2]
+        assert importlib.util.find_spec(module) is not None, f"{page}: no module {module!r}"
+    for word in words:
+        if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", word):  # an application, module:app
+            module_name, _, attribute = word.partition(":")
+            if module_name in READERS_MODULES:
+                continue
+            assert hasattr(importlib.import_module(module_name), attribute), f"{page}: {word}"
