@@ -10,6 +10,7 @@ Interpreters are looked up as ``python3.X`` on ``PATH``. With pyenv, export
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -187,6 +188,7 @@ def min_deps(session: nox.Session) -> None:
     (trio, Hypercorn 0.17.0, wsproto, exceptiongroup); the test tools resolve as usual.
     """
     from packaging.requirements import Requirement
+    from packaging.version import Version
 
     environment = {"python_version": MIN_DEPS_PYTHON, "python_full_version": MIN_DEPS_PYTHON}
     pins: dict[str, str] = {}
@@ -202,12 +204,13 @@ def min_deps(session: nox.Session) -> None:
     constraints.write_text("".join(f"{n}=={v}\n" for n, v in pins.items()), encoding="utf-8")
     session.install("-c", str(constraints), ".", *_group("test"))
     # pip fails rather than break a constraint; check anyway, and show what is tested.
-    check = (
-        "import importlib.metadata as m, sys; pins = dict(a.split('==') for a in sys.argv[1:]); "
-        "got = {n: m.version(n) for n in pins}; print('min-deps:', got); "
-        "sys.exit(got != pins)"
-    )
-    session.run("python", "-c", check, *(f"{n}=={v}" for n, v in pins.items()))
+    show = "import importlib.metadata as m, json, sys; print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    output = session.run("python", "-c", show, *pins, silent=True)
+    installed = json.loads(str(output).strip().splitlines()[-1])
+    session.log(f"min-deps: {installed}")
+    wrong = {n: v for n, v in installed.items() if Version(v) != Version(pins[n])}
+    if wrong:
+        session.error(f"not the lowest versions: {wrong} (expected {pins})")
     session.run("python", "-m", "pytest", *session.posargs)
 
 
