@@ -181,7 +181,8 @@ async def test_workers_share_the_socket_and_all_drain(signum: signal.Signals) ->
                 await stop_and_check(server, signum, first, second)
 
 
-async def test_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_tls(tmp_path: Path, workers: str) -> None:
     trustme = pytest.importorskip("trustme")
     authority = trustme.CA()
     cert = authority.issue_cert("127.0.0.1")
@@ -192,7 +193,8 @@ async def test_tls(tmp_path: Path) -> None:
     authority.configure_trust(context)
     with trio.fail_after(TIMEOUT):
         async with trio_ws_command(
-            "tests.cli_app:app", "--certfile", str(certfile), "--keyfile", str(keyfile)
+            "tests.cli_app:app",
+            *("--certfile", str(certfile), "--keyfile", str(keyfile), "--workers", workers),
         ) as server:
             assert server.url.startswith("https://127.0.0.1:")
             async with client(server, context) as ws:
