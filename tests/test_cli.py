@@ -8,6 +8,7 @@ trio-websocket, then sends SIGINT or SIGTERM and checks that open sessions are c
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import signal
 import ssl
@@ -61,6 +62,7 @@ async def trio_ws_command(*args: str) -> AsyncIterator[Server]:
         command,
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -132,10 +134,14 @@ async def expect_drain_close(ws: WebSocketConnection) -> None:
 
 
 async def stop_and_check(
-    server: Server, signum: signal.Signals, *clients: WebSocketConnection
+    server: Server, signum: signal.Signals, *clients: WebSocketConnection, group: bool = False
 ) -> None:
-    """Send ``signum``; every client gets 1001; the command exits 0 with a clean log."""
-    server.process.send_signal(signum)
+    """Send ``signum`` (to the whole process group, as Ctrl+C in a terminal does, if ``group``);
+    every client gets 1001; the command exits 0 with a clean log."""
+    if group:
+        os.killpg(server.process.pid, signum)
+    else:
+        server.process.send_signal(signum)
     for ws in clients:
         await expect_drain_close(ws)
     assert await server.process.wait() == 0, server.text()
@@ -167,8 +173,12 @@ async def test_serves_the_echo_example_as_the_tutorial_shows() -> None:
                 await stop_and_check(server, signal.SIGINT, ws)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-async def test_workers_share_the_socket_and_all_drain(signum: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGINT", "SIGTERM", "Ctrl+C to the process group"],
+)
+async def test_workers_share_the_socket_and_all_drain(signum: signal.Signals, group: bool) -> None:
     with trio.fail_after(TIMEOUT * 2):
         async with trio_ws_command("tests.cli_app:app", "--workers", "2") as server:
             # Both workers must be up: their "Running on" lines, one per process.
@@ -178,7 +188,7 @@ async def test_workers_share_the_socket_and_all_drain(signum: signal.Signals) ->
                 await echoes(first, "one")
                 await echoes(second, "two")
                 assert server.process.pid not in pids  # served by worker processes
-                await stop_and_check(server, signum, first, second)
+                await stop_and_check(server, signum, first, second, group=group)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
