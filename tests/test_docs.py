@@ -44,39 +44,40 @@ SAMPLE_TIME_LIMIT = 30.0
 PYTHON_LANGUAGES = {"python", "python3", "py"}
 SKIP_MARKER = re.compile(r"docs-test:\s*skip\s*(?:--\s*(?P<reason>.*?))?\s*(?:-->)?\s*$")
 
-# Samples in pages being rewritten on other branches while this test was written: each entry is
-# (page, the sample's first line) -> what is wrong. Such a sample must fail (xfail); once it
+# Samples in pages being rewritten on other branches while this test was written:
+# (page, a piece of the sample's code) -> what is wrong. Such a sample must fail (xfail); once it
 # runs, its test fails until the entry is removed.
 PENDING: dict[tuple[str, str], str] = {
-    ("cancellation.rst", "async def ticker(ws: trio_ws.WebSocket) -> None:"): (
-        "prices() is never defined"
-    ),
-    ("serving.rst", "import functools"): (
+    ("cancellation.rst", "prices()"): "prices() is never defined",
+    ("serving.rst", "trio.run(main)"): (
         "app is never defined; once it is, trio.run(main) serves port 8000 forever "
         "(show examples/serve.py with literalinclude, or bound the sample)"
     ),
-    ("testing.rst", "async with connect("): (
+    ("testing.rst", 'subprotocols=["chat.v2", "chat.v1"]'): (
         "the page's app denies a connection without ?token=secret and accepts no subprotocol"
     ),
-    ("testing.rst", "async def test_goodbye() -> None:"): (
+    ("testing.rst", '"/bye"'): (
         "no app on the page closes /bye with 4000 'see you' (the page's app denies it)"
     ),
-    ("testing.rst", "async def test_client_close_code_reaches_the_app() -> None:"): (
-        "closed_with is never defined, and connect(app) is denied without the token"
+    ("testing.rst", "closed_with"): (
+        "closed_with is never defined, and the page's app denies a connection without the token"
     ),
-    ("testing.rst", "async def test_handler_bug_surfaces() -> None:"): (
-        "no app on the page serves /divide (the page's app denies it)"
+    ("testing.rst", '"/divide"'): "no app on the page serves /divide (the page's app denies it)",
+    ("testing.rst", "autojump_clock"): "no app on the page closes idle clients with 1001 'idle'",
+    ("testing.rst", "def test_with_startup"): (
+        "connecting to '/' is denied by the page's app without the token"
     ),
-    ("testing.rst", "async def test_idle_clients_are_closed(autojump_clock) -> None:"): (
-        "no app on the page closes idle clients with 1001 'idle'"
-    ),
-    ("testing.rst", "async def test_with_startup() -> None:"): (
-        "connect(app, '/') is denied without the token"
-    ),
-    ("testing.rst", "config = hypercorn.config.Config()"): (
+    ("testing.rst", "hypercorn.config.Config()"): (
         "hypercorn is never imported; a top-level async with in a literal block"
     ),
 }
+
+
+def pending(sample: Sample) -> str | None:
+    for (page, piece), reason in PENDING.items():
+        if sample.page == page and piece in sample.code:
+            return reason
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,6 @@ class Sample:
     @property
     def id(self) -> str:
         return f"{self.page}:{self.line}"
-
-    @property
-    def first_line(self) -> str:
-        return next(line for line in self.code.splitlines() if line.strip()).strip()
 
 
 def _indent(line: str) -> int:
@@ -266,7 +263,7 @@ def run_sample(sample: Sample, page: Page) -> None:
 def test_sample_runs(sample: Sample) -> None:
     if sample.skip is not None:
         pytest.skip(f"{sample.id}: {sample.skip}")
-    pending = PENDING.get((sample.page, sample.first_line))
+    why = pending(sample)
     page = _pages.setdefault(sample.page, Page(sample.page))
     # Earlier samples of the page first (when run alone, with -k); their failures are theirs.
     for earlier in SAMPLES:
@@ -282,13 +279,13 @@ def test_sample_runs(sample: Sample) -> None:
             except Exception:
                 continue
     page.done.add(sample.line)
-    if pending is None:
+    if why is None:
         run_sample(sample, page)
         return
     try:
         run_sample(sample, page)
     except Exception:
-        pytest.xfail(f"{sample.id}: {pending}")
+        pytest.xfail(f"{sample.id}: {why}")
     pytest.fail(f"{sample.id} runs now: remove its entry from PENDING")
 
 
