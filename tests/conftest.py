@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_log import server_log as server_log
+
 # These modules compare trio_ws with Starlette 1.10, the parity oracle, which needs Python 3.11+.
 # The code they check is pure Python and the same on every version; on 3.10 the rest of the
 # suite (sessions, Hypercorn, examples) still runs, and these show up as skipped, with why.
@@ -29,3 +31,10 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     ):
         return _SkippedModule.from_parent(parent, path=module_path)
     return None
+
+
+@pytest.fixture(autouse=True)
+def _example_tests_fail_on_server_tracebacks(request: pytest.FixtureRequest) -> None:
+    """Every example test (``test_example*.py``) fails on a traceback in its server's log."""
+    if request.path.name.startswith("test_example"):
+        request.getfixturevalue("server_log")

@@ -70,6 +70,8 @@ def test_examples_import_public_modules_only(path: Path) -> None:
         "tests/session_fakes.py",
         "tests/hypercorn_harness.py",
         "tests/cli_app.py",
+        "tests/server_log.py",
+        "examples/conftest.py",
         "examples/echo.py",
         "docs/index.rst",
         "docs/conf.py",
