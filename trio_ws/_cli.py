@@ -294,10 +294,13 @@ def _run_workers(args: argparse.Namespace) -> int:
     processes: list[Any] = []
     stopping = False
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         if not stopping:
             logger.info("trio-ws: %s received, stopping the workers", signal.Signals(signum).name)
+        stop()
+
+    def stop() -> None:
+        nonlocal stopping
         stopping = True
         for process in processes:
             if process.exitcode is None and process.pid is not None:
@@ -308,13 +311,16 @@ def _run_workers(args: argparse.Namespace) -> int:
     try:
         # Workers start with SIGINT ignored (inherited), so that a Ctrl+C while one is still
         # importing cannot kill it with a traceback; each worker then handles it itself.
+        # (A Python-level handler is not inherited: workers start with SIGTERM's default.)
+        signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for _ in range(args.workers):
             process = context.Process(target=_worker, args=(args, sock, os.getcwd()))
             process.start()
             processes.append(process)
-        for signum in _SIGNALS:
-            signal.signal(signum, stop)
+        signal.signal(signal.SIGINT, on_signal)
+        if stopping:  # SIGTERM while starting them: the later ones must hear it too
+            stop()
         exit_code = 0
         running = list(processes)
         while running:
@@ -322,11 +328,14 @@ def _run_workers(args: argparse.Namespace) -> int:
                 process = next(p for p in running if p.sentinel == sentinel)
                 process.join()
                 running.remove(process)
-                if process.exitcode != 0 and exit_code == 0:
+                # A worker still starting when told to stop dies by the signal: nothing to
+                # drain, so that is a clean exit too.
+                stopped = stopping and process.exitcode == -signal.SIGTERM
+                if process.exitcode != 0 and not stopped and exit_code == 0:
                     # No restarts: one failed worker stops the server, as in Hypercorn.
                     exit_code = 1
                     logger.error("trio-ws: worker %d exited with %s", process.pid, process.exitcode)
-                    stop(signal.SIGTERM, None)
+                    stop()
         return exit_code
     finally:
         for signum, handler in previous.items():
