@@ -25,7 +25,7 @@ from trio_websocket import open_websocket_url
 
 import trio_ws
 from trio_ws import WebSocket, WebSocketMessageTypeError
-from trio_ws.testing import serve_app
+from trio_ws.testing import open_server
 
 TIMEOUT = 10
 
@@ -42,8 +42,8 @@ def _quiet_config(**overrides: Any) -> Config:
 @asynccontextmanager
 async def hypercorn(app: Any, **config: Any) -> AsyncIterator[str]:
     """Plain Hypercorn (trio worker) on a free port; yields a ws:// base URL."""
-    async with serve_app(app, config=_quiet_config(**config)) as url:
-        yield url
+    async with open_server(app, config=_quiet_config(**config)) as live:
+        yield live.ws_url
 
 
 @asynccontextmanager

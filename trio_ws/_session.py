@@ -136,7 +136,7 @@ class SessionStatistics:
     pump_running: bool
     helper_tasks: int
     close_code: int | None
-    closed_by: ClosedBy | None
+    closed_by: Literal["client", "application", "server"] | None
 
 
 def _utf8_size(text: str) -> int:
@@ -148,6 +148,29 @@ def _offers_compression(scope: Scope) -> bool:
         if name.lower() == b"sec-websocket-extensions" and b"permessage-deflate" in value.lower():
             return True
     return False
+
+
+def _check_lost_subprotocol(scope: Scope, subprotocol: str) -> None:
+    """Explain a subprotocol the client offered in a header the server left out of the scope.
+
+    RFC 6455 section 11.3.4: repeated ``Sec-WebSocket-Protocol`` headers form one list.
+    Hypercorn's trio worker keeps only the last header in ``scope["subprotocols"]`` and refuses
+    an accept of any other (`trio_ws.serve` combines them); say so instead of "not offered".
+
+    Raises:
+        ValueError: The client did offer ``subprotocol``, but the server cannot select it.
+    """
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"sec-websocket-protocol" and subprotocol in (
+            part.strip() for part in value.decode("latin-1").split(",")
+        ):
+            raise ValueError(
+                f"the client offered subprotocol {subprotocol!r} in one of several "
+                "Sec-WebSocket-Protocol headers, but this server kept only the last one in "
+                f"scope['subprotocols'] ({list(scope.get('subprotocols') or ())}) and would "
+                "refuse it (Hypercorn's trio worker does; trio_ws.serve combines the headers "
+                "as RFC 6455 section 11.3.4 says)"
+            )
 
 
 def _is_channel_receive(receive: Receive) -> bool:
@@ -178,6 +201,13 @@ class SessionCore(HTTPConnection[StateT]):
     #: The methods a session may bind on the instance to its own (``receive``, ``send``),
     #: saving a coroutine frame per message. A subclass that overrides one keeps its own.
     _session_bindings: ClassVar[tuple[str, ...]] = ()
+
+    # The public state, declared here so that WebSocket's assignments have one declared type.
+    client_state: WebSocketState
+    application_state: WebSocketState
+    close_code: int | None
+    close_reason: str
+    closed_by: ClosedBy | None
 
     # HTTPConnection's own attributes (the scope and its cached views) stay in __dict__.
     __slots__ = (
@@ -608,11 +638,11 @@ class SessionCore(HTTPConnection[StateT]):
                 return  # closing twice, or after the client left, is a no-op in a session
             validate_close(message.get("code", 1000), message.get("reason"))
         elif message_type == "websocket.accept":
-            validate_accept(
-                self.scope.get("subprotocols", ()),
-                message.get("subprotocol"),
-                message.get("headers") or (),
-            )
+            subprotocol = message.get("subprotocol")
+            offered = self.scope.get("subprotocols") or ()
+            if subprotocol is not None and subprotocol not in offered:
+                _check_lost_subprotocol(self.scope, subprotocol)
+            validate_accept(offered, subprotocol, message.get("headers") or ())
         await trio.lowlevel.checkpoint_if_cancelled()
         self.application_state = self._transition(state, message)
         task = trio.lowlevel.current_task()
