@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +29,9 @@ from wsproto.events import AcceptConnection, CloseConnection, Request
 from wsproto.extensions import PerMessageDeflate
 
 from trio_ws import _internals
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 UPGRADE = (
     b"GET /path HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -310,3 +315,160 @@ async def test_abort_closes_the_tcp_servers_socket() -> None:
             assert accepted_sock.fileno() == -1
             with pytest.raises(ConnectionResetError):
                 await client.recv(1)
+
+
+# -- the rebound functions -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("module", "qualname", "name"),
+    [
+        ("hypercorn.trio.run", "worker_serve", "TCPServer"),
+        ("hypercorn.trio.tcp_server", "TCPServer.run", "ProtocolWrapper"),
+        ("hypercorn.protocol.h11", "H11Protocol._create_stream", "WSStream"),
+    ],
+)
+def test_rebound_function_uses_the_global(module: str, qualname: str, name: str) -> None:
+    import importlib
+
+    target: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    assert name in target.__code__.co_names
+    assert target.__closure__ is None
+    assert _internals.rebound(target, name, object()).__code__ is target.__code__
+
+
+def test_worker_serve_signature() -> None:
+    from hypercorn.trio.run import worker_serve
+
+    parameters = inspect.signature(worker_serve).parameters
+    assert list(parameters)[:2] == ["app", "config"]
+    assert {"shutdown_trigger", "task_status"} <= set(parameters)
+
+
+def test_asgi_wrapper() -> None:
+    from hypercorn.app_wrappers import ASGIWrapper
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    assert ASGIWrapper(app).app is app
+
+
+def test_protocol_wrapper_attribute_protocol_is_h11() -> None:
+    from hypercorn.protocol.h11 import H11Protocol
+
+    wrapper = _internals._served_protocol(
+        None,
+        Config(),
+        WorkerContext(None),
+        FakeTaskGroup(),
+        ConnectionState({}),
+        False,
+        None,
+        None,
+        None,
+    )
+    assert type(wrapper.protocol) is _internals.ServedH11Protocol
+    assert isinstance(wrapper.protocol, H11Protocol)
+
+
+async def test_served_h11_protocol_creates_served_ws_streams() -> None:
+    async def record(event: Any) -> None:
+        pass
+
+    served = _internals._served_protocol(
+        None,
+        Config(),
+        WorkerContext(None),
+        FakeTaskGroup(),
+        ConnectionState({}),
+        False,
+        ("127.0.0.1", 5000),
+        ("127.0.0.1", 8000),
+        record,
+    )
+    await served.handle(RawData(UPGRADE + b"\r\n"))
+    assert type(served.protocol.stream) is _internals.ServedWSStream
+    assert type((await wired()).stream).__name__ == "WSStream"  # plain Hypercorn: untouched
+
+
+async def test_h11_connection_after_an_upgrade_has_h11_connection_and_buffer() -> None:
+    import h11
+
+    w = await wired()
+    connection = w.protocol.protocol.connection
+    assert isinstance(connection.h11_connection, h11.Connection)
+    assert connection.h11_connection.our_state is h11.SEND_RESPONSE
+    assert connection.buffer == bytearray()
+
+
+def test_request_event_is_a_dataclass_with_headers() -> None:
+    import dataclasses
+
+    from hypercorn.protocol.events import Request as HypercornRequest
+
+    assert "headers" in {f.name for f in dataclasses.fields(HypercornRequest)}
+
+
+@pytest.mark.parametrize("name", ["Body", "Data", "Request", "StreamClosed"])
+def test_protocol_event(name: str) -> None:
+    import hypercorn.protocol.events
+
+    assert isinstance(getattr(hypercorn.protocol.events, name), type)
+
+
+async def test_ws_stream_attribute_handshake_accepted_and_subprotocols() -> None:
+    w = await wired(b"Sec-WebSocket-Protocol: a, b\r\n")
+    assert w.stream.handshake.accepted is False
+    assert w.stream.handshake.subprotocols == ["a", "b"]
+    assert w.stream.scope["subprotocols"] is w.stream.handshake.subprotocols
+
+
+async def test_stream_closed_from_the_stream_closes_the_connection() -> None:
+    from hypercorn.events import Closed
+    from hypercorn.protocol.events import StreamClosed
+
+    w = await wired()
+    await w.stream.send(StreamClosed(stream_id=w.stream.stream_id))
+    assert any(isinstance(event, Closed) for event in w.sent)
+
+
+async def test_served_tcp_server_contains_a_failing_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The firewall: plain ``TCPServer.run`` raises out of a non-ASCII header; ours returns."""
+    from hypercorn.trio.tcp_server import TCPServer
+
+    for server_class, raises in [(TCPServer, True), (_internals.ServedTCPServer, False)]:
+        client, server_stream = trio.testing.memory_stream_pair()
+        server_stream.socket = FakeSocket()  # type: ignore[attr-defined]
+        config = Config()
+        config.accesslog = None
+        server = server_class(FakeApp(), config, WorkerContext(None), {}, server_stream)
+        await client.send_all(
+            UPGRADE.replace(b"Sec-WebSocket-Version", b"Sec-WebSocket-Protocol: \xff\r\nX")
+            + b"\r\n"
+        )
+        with trio.fail_after(5):
+            if raises:
+                with pytest.raises(BaseExceptionGroup):
+                    await server.run()
+            else:
+                await server.run()
+
+
+class FakeSocket:
+    family = socket.AF_INET
+
+    def getpeername(self) -> tuple[str, int]:
+        return ("127.0.0.1", 50000)
+
+    def getsockname(self) -> tuple[str, int]:
+        return ("127.0.0.1", 8000)
+
+
+class FakeApp:
+    async def __call__(self, *args: Any) -> None:
+        pass

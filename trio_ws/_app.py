@@ -8,6 +8,7 @@ from typing import Any
 from ._responses import PlainTextResponse
 from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import WebSocket
+from ._worker import NEEDS_TRIO, in_trio, require_trio
 
 __all__ = ["websocket_app"]
 
@@ -24,6 +25,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if not in_trio():  # the server does not start, and says why
+                await send({"type": "lifespan.startup.failed", "message": NEEDS_TRIO})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
@@ -68,6 +72,7 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type == "websocket":
+            require_trio()
             async with WebSocket(scope, receive, send, **options) as websocket:
                 await handler(websocket)
         elif scope_type == "lifespan":

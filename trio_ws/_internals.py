@@ -2,36 +2,57 @@
 
 :func:`trio_ws.serve` goes past what Hypercorn's trio worker offers through a few hooks into
 Hypercorn's own objects. They rely on names Hypercorn does not document, so they are enabled
-only for the versions they were checked against and every name is pinned by a test in
+only for the versions they were checked against, and every name is pinned by a test in
 ``tests/test_internals.py`` (one test per name: an upgrade that moves one fails that test).
+No Hypercorn code is copied: where a hook needs Hypercorn to build one of our subclasses, it
+calls Hypercorn's own function with one global name rebound (:func:`rebound`: the same code
+object, a copy of its module's globals), so Hypercorn itself and other servers in the process
+are untouched.
 
 Checked versions: Hypercorn 0.17.x and 0.18.x (0.17.3 and 0.18.0 read line by line; 0.18.0 is
-the one the test suite runs), wsproto 1.2-1.3. On any other Hypercorn version :func:`load`
-returns the reason, :func:`available` logs it once on the ``trio_ws`` logger, and ``serve`` runs
-without the hooks (its drain by cancellation still works).
+the one the test suite runs), wsproto 1.2-1.3, h11 0.14-0.16. On any other Hypercorn version
+:func:`load` returns the reason, :func:`available` logs it once on the ``trio_ws`` logger, and
+``serve`` runs plain ``hypercorn.trio.serve`` without any hook (its drain by cancellation still
+works).
 
-The hooks and the private names each one relies on:
+The hooks and the private names each relies on:
 
-``ServedWSStream`` (client close codes, the permessage-deflate switch)
-    A subclass of ``hypercorn.protocol.ws_stream.WSStream``; :func:`adopt` sets ``__class__``
-    of the stream behind the app's ``send`` (``send.__self__``) before the handshake is
-    accepted. Relies on: the module ``hypercorn.protocol.ws_stream`` and its ``WSStream``;
-    ``WSStream.handle(event)`` (every protocol event, ``StreamClosed`` from
-    ``hypercorn.protocol.events`` when the TCP side ends); ``WSStream.app_send`` (the app's
-    ``send`` is this bound method); ``WSStream._accept(message)`` (answers the handshake and
-    assigns ``self.connection``, a ``wsproto.Connection``, whose ``events()`` Hypercorn's
-    ``_handle_events`` iterates); the instance attributes ``closed``, ``app_put``, ``state``
-    and ``handshake.extensions`` (a list of offer strings, or None); the enum
-    ``ASGIWebsocketState`` with members ``CONNECTED``, ``CLOSED`` and ``HTTPCLOSED``. From
-    wsproto only public names: ``wsproto.events.CloseConnection`` (``code``, ``reason``).
+:func:`run_worker` and :class:`ServedTCPServer` (the per-connection firewall)
+    ``hypercorn.trio.run.worker_serve(app, config, *, shutdown_trigger, task_status)`` (what
+    ``hypercorn.trio.serve`` runs), called with its global ``TCPServer`` rebound, and
+    ``hypercorn.app_wrappers.ASGIWrapper``. ``hypercorn.trio.tcp_server.TCPServer.run`` (the
+    connection's task; closes the stream in its ``finally``), called with its global
+    ``ProtocolWrapper`` rebound. ``hypercorn.protocol.ProtocolWrapper`` and its attribute
+    ``protocol`` (an ``H11Protocol`` for HTTP/1.1).
+
+:class:`ServedH11Protocol` (WebSocket streams born :class:`ServedWSStream`)
+    ``hypercorn.protocol.h11.H11Protocol._create_stream``, called with its global ``WSStream``
+    rebound. After an upgrade, ``H11Protocol.connection`` is an ``H11WSConnection`` whose
+    ``h11_connection`` (an ``h11.Connection``; ``our_state`` is ``h11.SEND_RESPONSE`` until an
+    answer starts) and ``buffer`` (bytes that came after the request) are read.
+
+:class:`ServedWSStream` (handshake screening, client close codes, the deflate switch)
+    A subclass of ``hypercorn.protocol.ws_stream.WSStream``. Relies on ``WSStream.handle(event)``
+    with the events ``Request`` (a frozen dataclass with ``headers``), ``Body``, ``Data`` and
+    ``StreamClosed`` from ``hypercorn.protocol.events``; ``WSStream.app_send`` (the app's
+    ``send`` is this bound method); ``WSStream._accept(message)`` (answers the handshake, sets
+    ``state`` to ``CONNECTED`` *before* it can fail, and assigns ``self.connection``, a
+    ``wsproto.Connection`` whose ``events()`` Hypercorn iterates);
+    ``WSStream._send_error_response(status)``; the attributes ``closed``, ``app_put``,
+    ``state``, ``scope``, ``send``, ``stream_id`` and ``handshake`` (``accepted``,
+    ``subprotocols``, ``extensions``: lists of strings or None); the enum
+    ``ASGIWebsocketState`` with ``HANDSHAKE``, ``CONNECTED``, ``CLOSED`` and ``HTTPCLOSED``;
+    ``send(StreamClosed(...))`` ending the HTTP/1.1 connection. From wsproto only public
+    names: ``CloseConnection`` (``code``, ``reason``), ``PerMessageDeflate.accept(offer)``,
+    ``wsproto.utilities.LocalProtocolError``.
 
 :func:`abort` (stalled readers)
     Follows the app's ``send`` to the connection's TCP server: ``WSStream.send`` is
-    ``H11Protocol.stream_send``, whose ``__self__.send`` is ``TCPServer.protocol_send``
-    (``hypercorn.trio.tcp_server.TCPServer``); ``TCPServer.stream`` is the trio stream (a
-    ``trio.SocketStream``, or a ``trio.SSLStream`` whose ``transport_stream`` is one). Closing
-    its socket abortively wakes ``TCPServer.protocol_send``'s shielded ``send_all`` with
-    ``ClosedResourceError``, which Hypercorn handles as a closed connection.
+    ``H11Protocol.stream_send``, whose ``__self__.send`` is ``TCPServer.protocol_send``;
+    ``TCPServer.stream`` is the trio stream (a ``trio.SocketStream``, or a ``trio.SSLStream``
+    whose ``transport_stream`` is one). Closing its socket abortively wakes
+    ``TCPServer.protocol_send``'s shielded ``send_all`` with ``ClosedResourceError``, which
+    Hypercorn handles as a closed connection.
 
 :func:`is_open` and :func:`app_finished` (closing for a plain app after the drain)
     ``WSStream.state is ASGIWebsocketState.CONNECTED`` and ``WSStream.closed``; ``app_send(None)``
@@ -42,6 +63,7 @@ The hooks and the private names each one relies on:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import logging
 import socket
@@ -67,13 +89,14 @@ if sys.version_info < (3, 11):  # pragma: no cover
 try:
     import hypercorn.trio.run
     from hypercorn.app_wrappers import ASGIWrapper
-    from hypercorn.protocol.events import Body, Data, StreamClosed
+    from hypercorn.protocol import ProtocolWrapper
+    from hypercorn.protocol.events import Body, Data, Request, StreamClosed
     from hypercorn.protocol.h11 import H11Protocol
     from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
     from hypercorn.trio.tcp_server import TCPServer
 except ImportError as _exc:  # pragma: no cover - every checked version has all of these
     _IMPORT_PROBLEM = f"Hypercorn's internals moved ({_exc})"
-    WSStream = TCPServer = object  # type: ignore[assignment,misc]
+    WSStream = TCPServer = H11Protocol = object  # type: ignore[assignment,misc]
 else:
     _IMPORT_PROBLEM = ""
 
@@ -104,8 +127,6 @@ STREAM_METHODS = ("handle", "_accept", "app_send", "_send_error_response")
 LIST_HEADERS = (b"sec-websocket-protocol", b"sec-websocket-extensions")
 # How many ``__self__``/``send`` hops lead from the app's ``send`` to Hypercorn's TCPServer.
 _MAX_HOPS = 4
-# How long a screened-out connection waits for an answer Hypercorn is still writing.
-_ANSWER_WAIT = 1.0
 
 
 def hypercorn_version() -> tuple[int, ...]:
@@ -129,14 +150,15 @@ def load() -> str:
     if version[:2] not in SUPPORTED_HYPERCORN:
         shown = ".".join(map(str, version)) or "unknown"
         return f"Hypercorn {shown} is not a checked version (0.17.x-0.18.x)"
-    if _IMPORT_PROBLEM:  # pragma: no cover - checked versions have all of these
-        return _IMPORT_PROBLEM
+    if _IMPORT_PROBLEM or _REBIND_PROBLEM:  # pragma: no cover - checked versions have them
+        return _IMPORT_PROBLEM or _REBIND_PROBLEM
     for name in STREAM_METHODS:
         if not callable(getattr(WSStream, name, None)):  # pragma: no cover
             return f"hypercorn WSStream has no {name}()"
-    worker = getattr(hypercorn.trio.run, "worker_serve", None)
-    if worker is None or "TCPServer" not in worker.__code__.co_names:  # pragma: no cover
-        return "hypercorn.trio.run.worker_serve no longer creates TCPServer"
+    try:
+        _worker_serve()
+    except (AttributeError, RuntimeError) as exc:  # pragma: no cover
+        return f"Hypercorn's internals moved ({exc})"
     return ""
 
 
@@ -203,7 +225,33 @@ def _peer(scope: Any) -> str:
     return f"{client[0]}:{client[1]}" if client else "a client"
 
 
-# -- each connection's task: a firewall --------------------------------------------------------
+# -- Hypercorn's own functions, one global name rebound -----------------------------------------
+
+
+def rebound(function: Any, name: str, value: object) -> Any:
+    """``function`` with the global ``name`` bound to ``value``: same code, a copy of its globals.
+
+    Nothing in Hypercorn changes; only the calls made through the returned function see
+    ``value``. ``function`` must use ``name`` as a global and have no closure.
+    """
+    if name not in function.__code__.co_names or function.__closure__ is not None:
+        raise RuntimeError(f"{function.__qualname__} no longer uses the global {name}")
+    names = dict(function.__globals__)
+    names[name] = value
+    clone = types.FunctionType(
+        function.__code__, names, function.__name__, function.__defaults__, None
+    )
+    clone.__kwdefaults__ = function.__kwdefaults__
+    clone.__qualname__ = function.__qualname__
+    return clone
+
+
+def _served_protocol(*args: Any, **kwargs: Any) -> Any:
+    """Hypercorn's ``ProtocolWrapper``, its HTTP/1.1 protocol re-classed (HTTP/2 is left alone)."""
+    wrapper = ProtocolWrapper(*args, **kwargs)
+    if type(wrapper.protocol) is H11Protocol:
+        wrapper.protocol.__class__ = ServedH11Protocol
+    return wrapper
 
 
 class ServedTCPServer(TCPServer):
@@ -213,22 +261,25 @@ class ServedTCPServer(TCPServer):
     for an upgrade request with a body, ``UnicodeDecodeError`` for a non-ASCII
     ``Sec-WebSocket-Protocol``...) end the whole server. Here it is logged (throttled) and the
     connection, already closed by ``TCPServer.run``'s own cleanup, is gone; cancellation still
-    propagates.
+    propagates. Its HTTP/1.1 protocol is :class:`ServedH11Protocol`.
     """
 
-    async def run(self) -> None:
+    #: Hypercorn's own ``TCPServer.run``, creating the served protocol (set below).
+    _trio_ws_run: Callable[[], Awaitable[None]]
+
+    async def run(self) -> None:  # noqa: ASYNC910 - Hypercorn's run checkpoints; a failure ends it
         try:
-            await super().run()
+            await self._trio_ws_run()
         except BaseExceptionGroup as group:
             failures, rest = group.split(Exception)
             if failures is not None:
-                self._note(failures)
+                self._trio_ws_note(failures)
             if rest is not None:
                 raise rest from None
         except Exception as exc:
-            self._note(exc)
+            self._trio_ws_note(exc)
 
-    def _note(self, exc: BaseException) -> None:
+    def _trio_ws_note(self, exc: BaseException) -> None:
         while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
             exc = exc.exceptions[0]
         name = type(exc).__name__
@@ -242,19 +293,11 @@ class ServedTCPServer(TCPServer):
 
 
 def _worker_serve() -> Callable[..., Awaitable[None]]:
-    """Hypercorn's own ``worker_serve``, its name ``TCPServer`` bound to :class:`ServedTCPServer`.
-
-    A new function object over the same code, with a copy of its module's globals: nothing in
-    Hypercorn is changed, other servers in the process are untouched.
-    """
-    original = hypercorn.trio.run.worker_serve
-    scope = dict(original.__globals__)
-    scope["TCPServer"] = ServedTCPServer
-    clone = types.FunctionType(
-        original.__code__, scope, original.__name__, original.__defaults__, original.__closure__
+    """Hypercorn's own ``worker_serve``, creating :class:`ServedTCPServer` per connection."""
+    return cast(
+        Callable[..., Awaitable[None]],
+        rebound(hypercorn.trio.run.worker_serve, "TCPServer", ServedTCPServer),
     )
-    clone.__kwdefaults__ = original.__kwdefaults__
-    return cast(Callable[..., Awaitable[None]], clone)
 
 
 async def run_worker(
@@ -264,7 +307,7 @@ async def run_worker(
     shutdown_trigger: Callable[..., Awaitable[object]],
     task_status: Any,
 ) -> None:
-    """Run Hypercorn's trio worker (as ``hypercorn.trio.serve`` does) with the firewall."""
+    """Run Hypercorn's trio worker (as ``hypercorn.trio.serve`` does) with the hooks."""
     await _worker_serve()(
         ASGIWrapper(cast(Any, app)),
         config,
@@ -277,7 +320,7 @@ async def run_worker(
 
 
 def _answer_started(stream: Any) -> bool:
-    """HTTP/1.1 only: Hypercorn already began an HTTP answer to this upgrade request."""
+    """HTTP/1.1 only: an HTTP answer to this upgrade request has begun (h11's own state)."""
     protocol = getattr(stream.send, "__self__", None)
     if not isinstance(protocol, H11Protocol):
         return False
@@ -285,6 +328,29 @@ def _answer_started(stream: Any) -> bool:
     if h11_connection is None:  # pragma: no cover - an upgrade always has the H11WSConnection
         return False
     return h11_connection.our_state is not h11.SEND_RESPONSE
+
+
+#: Request headers that Hypercorn's ``Handshake`` decodes as ASCII.
+_ASCII_HEADERS = (b"connection", b"sec-websocket-protocol", b"sec-websocket-extensions")
+
+
+def _early_bytes(stream: Any) -> bool:
+    """HTTP/1.1 only: bytes after the upgrade request came with it (in h11's trailing data)."""
+    protocol = getattr(stream.send, "__self__", None)
+    if not isinstance(protocol, H11Protocol):
+        return False
+    return bool(getattr(protocol.connection, "buffer", None))
+
+
+def _refusal(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """Why an upgrade request with these headers gets HTTP 400 from ``serve``, or ""."""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in (b"content-length", b"transfer-encoding"):
+            return f"the upgrade request has a body ({lowered.decode('latin-1')})"
+        if lowered in _ASCII_HEADERS and not value.isascii():
+            return f"the {lowered.decode('latin-1')} header is not ASCII"
+    return ""
 
 
 def _valid_offers(offers: Iterable[str], deflate: bool) -> tuple[list[str], list[str]]:
@@ -311,56 +377,72 @@ def _valid_offers(offers: Iterable[str], deflate: bool) -> tuple[list[str], list
 
 
 class ServedWSStream(WSStream):
-    """Hypercorn's ``WSStream``, re-classed per connection by :func:`adopt`.
+    """Hypercorn's ``WSStream`` for connections served by ``trio_ws.serve``.
 
-    Instances are created by Hypercorn as plain ``WSStream`` objects; :func:`adopt` sets
-    ``__class__`` before the app runs, so no client frame is ever handled by the plain class
-    after the handshake is answered.
+    Under :class:`ServedH11Protocol` every HTTP/1.1 WebSocket stream is born this class (so
+    it sees the upgrade request itself); over HTTP/2 :func:`adopt` re-classes the plain stream
+    when the app is called, before the handshake can be accepted.
     """
 
     trio_ws_peer_close: tuple[int, str] | None = None
     trio_ws_report_close = True
     trio_ws_deflate = True
     trio_ws_told_app = False
+    trio_ws_ended = False
+    #: Why this handshake must be refused (a body), or "".
+    trio_ws_refuse = ""
 
     async def handle(self, event: Any) -> None:
-        if isinstance(event, StreamClosed):
-            if (
-                not self.closed
-                and self.app_put is not None
-                and self.state
-                not in (
-                    ASGIWebsocketState.CLOSED,
-                    ASGIWebsocketState.HTTPCLOSED,
-                )
-            ):
-                peer = self.trio_ws_peer_close
-                if peer is not None:
-                    # The client closed first: report its code and reason, not Hypercorn's 1006.
-                    self.closed = True
-                    self.trio_ws_told_app = True
-                    await self.app_put(
-                        {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
-                    )
-                    return
-                self.trio_ws_told_app = True
-        elif isinstance(event, (Body, Data)) and not self.handshake.accepted and not self.closed:
-            # Bytes after the upgrade request, before it was answered (a body, an early
-            # frame, garbage): RFC 6455 section 4.1 lets a client send only after the 101.
+        if isinstance(event, Request):
+            await self._trio_ws_request(event)
+        elif isinstance(event, (Body, Data)) and not self.handshake.accepted:
+            # Bytes after the upgrade request, before it was answered (a body, an early frame,
+            # garbage): RFC 6455 section 4.1 lets a client send only after the 101.
             await self.trio_ws_reject("bytes arrived after the upgrade request, before its answer")
-            return
+        elif isinstance(event, StreamClosed) and self._trio_ws_open():
+            self.trio_ws_told_app = True
+            peer = self.trio_ws_peer_close
+            if peer is None:
+                await super().handle(event)  # 1006: the TCP connection dropped
+            else:
+                # The client closed first: report its code and reason, not Hypercorn's 1006.
+                self.closed = True
+                assert self.app_put is not None
+                await self.app_put(
+                    {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
+                )
+        else:
+            await super().handle(event)
+
+    def _trio_ws_open(self) -> bool:
+        return (
+            not self.closed
+            and self.app_put is not None
+            and self.state not in (ASGIWebsocketState.CLOSED, ASGIWebsocketState.HTTPCLOSED)
+        )
+
+    async def _trio_ws_request(self, event: Any) -> None:
+        self.trio_ws_refuse = _refusal(event.headers) or (
+            "bytes arrived after the upgrade request, before its answer"
+            if _early_bytes(self)
+            else ""
+        )
+        if self.trio_ws_refuse:
+            # Hypercorn's Handshake would raise UnicodeDecodeError on a non-ASCII value (out
+            # of the connection's task): it reads the request without those headers.
+            headers = [
+                (name, value)
+                for name, value in event.headers
+                if value.isascii() or name.lower() not in _ASCII_HEADERS
+            ]
+            event = dataclasses.replace(event, headers=headers)
         await super().handle(event)
+        if self.trio_ws_refuse or (self.closed and self.app_put is None):
+            # Ours to refuse; or Hypercorn refused it itself (400, 404) and would keep the
+            # connection open, though its answer says "connection: close".
+            await self.trio_ws_reject(self.trio_ws_refuse)
 
     async def app_send(self, message: Any) -> None:
-        if (
-            message is not None
-            and self.state is ASGIWebsocketState.HANDSHAKE
-            and not self.closed
-            and _answer_started(self)
-        ):
-            # Hypercorn is answering early bytes with its own 400: this handshake is over.
-            await self.trio_ws_tell_app()
-            return
         try:
             await super().app_send(message)
         except (h11.LocalProtocolError, wsproto.utilities.LocalProtocolError) as exc:
@@ -410,26 +492,34 @@ class ServedWSStream(WSStream):
     def connection(self, value: Any) -> None:
         self.__dict__["_trio_ws_connection"] = CloseRecorder(value, self)
 
-    async def trio_ws_tell_app(self) -> None:
-        """The app (if it runs) learns that the connection is gone; once."""
+    async def trio_ws_reject(self, reason: str, status: int = 400) -> None:
+        """Answer the handshake with ``status`` if it is still open, close, tell the app; once."""
+        if self.trio_ws_ended:
+            return  # noqa: ASYNC910 - internal and idempotent; Hypercorn's event loop checkpoints
+        self.trio_ws_ended = True
+        self.closed = True  # from here on Hypercorn drops the app's messages
+        if reason:
+            throttle.warning(
+                "reject:" + reason[:40], "HTTP %d to %s: %s", status, _peer(self.scope), reason
+            )
+        if (
+            self.state is ASGIWebsocketState.HANDSHAKE
+            and not _answer_started(self)
+            and hasattr(self, "scope")
+        ):
+            with suppress(h11.LocalProtocolError):
+                await self._send_error_response(status)
+        await self.send(StreamClosed(stream_id=self.stream_id))
         if not self.trio_ws_told_app and self.app_put is not None:
             self.trio_ws_told_app = True
             await self.app_put({"type": "websocket.disconnect", "code": 1006, "reason": ""})
 
-    async def trio_ws_reject(self, reason: str, status: int = 400) -> None:
-        """Answer the handshake with ``status`` if it is still open, close, tell the app."""
-        if self.closed:
-            return
-        self.closed = True  # from here on Hypercorn drops the app's messages
-        if reason:
-            throttle.warning(
-                "reject:" + reason, "HTTP %d to %s: %s", status, _peer(self.scope), reason
-            )
-        if self.state is ASGIWebsocketState.HANDSHAKE and not _answer_started(self):
-            with suppress(h11.LocalProtocolError):
-                await self._send_error_response(status)
-        await self.send(StreamClosed(stream_id=self.stream_id))
-        await self.trio_ws_tell_app()
+
+class ServedH11Protocol(H11Protocol):
+    """Hypercorn's HTTP/1.1 protocol whose WebSocket streams are born :class:`ServedWSStream`.
+
+    Its ``_create_stream`` is Hypercorn's own, with the global ``WSStream`` rebound (set below).
+    """
 
 
 class CloseRecorder:
@@ -449,13 +539,25 @@ class CloseRecorder:
         return getattr(self._connection, name)
 
 
+try:
+    ServedTCPServer._trio_ws_run = rebound(TCPServer.run, "ProtocolWrapper", _served_protocol)
+    ServedH11Protocol._create_stream = rebound(  # type: ignore[method-assign]
+        H11Protocol._create_stream, "WSStream", ServedWSStream
+    )
+except (AttributeError, RuntimeError) as _exc:  # pragma: no cover - checked versions have them
+    _REBIND_PROBLEM = f"Hypercorn's internals moved ({_exc})"
+else:
+    _REBIND_PROBLEM = ""
+
+
 def adopt(send: Send, *, report_close: bool, deflate: bool) -> Any:
-    """Re-class the ``WSStream`` behind the app's ``send``; return it, or None (logged once)."""
+    """The ``ServedWSStream`` behind the app's ``send`` (re-classed if plain), or None."""
     stream: Any = getattr(send, "__self__", None)
-    if stream is None or type(stream) is not WSStream:
+    if type(stream) is WSStream:  # HTTP/2: Hypercorn's H2Protocol made a plain one
+        stream.__class__ = ServedWSStream
+    elif type(stream) is not ServedWSStream:
         unsupported("the ASGI send callable is not a Hypercorn WSStream method")
         return None
-    stream.__class__ = ServedWSStream
     served = cast(ServedWSStream, stream)
     if not report_close:
         served.trio_ws_report_close = False
@@ -482,23 +584,11 @@ async def screen(stream: Any, scope: Scope) -> str:
     Also reads the repeated list-valued headers as one list (RFC 6455 section 11.3.4) into
     ``scope["subprotocols"]`` and into Hypercorn's handshake, which kept only the last one.
     """
-    if stream.closed or _answer_started(stream):
-        # Bytes after the request reached Hypercorn before the app ran: it answers 400 by
-        # itself. Wait for that answer (bounded; Hypercorn sets no event, and this race is
-        # rare), then end the connection, which Hypercorn would leave open.
-        with trio.move_on_after(_ANSWER_WAIT):
-            while not stream.closed:  # noqa: ASYNC110
-                await trio.sleep(0.005)
-        reason = "bytes arrived after the upgrade request, before its answer"
-        throttle.warning("reject:" + reason, "HTTP 400 to %s: %s", _peer(scope), reason)
-        await stream.send(StreamClosed(stream_id=stream.stream_id))
-        return reason
     headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
-    for name, _ in headers:
-        if name.lower() in (b"content-length", b"transfer-encoding"):
-            reason = f"the upgrade request has a body ({name.decode('latin-1').lower()})"
-            await stream.trio_ws_reject(reason)
-            return reason
+    reason = stream.trio_ws_refuse or _refusal(headers)
+    if reason or stream.closed:
+        await stream.trio_ws_reject(reason)  # a no-op if the stream already did it
+        return reason or "the handshake was already refused"
     subprotocols = _combined(headers, b"sec-websocket-protocol")
     if subprotocols is not None:
         scope["subprotocols"] = subprotocols
@@ -506,7 +596,7 @@ async def screen(stream: Any, scope: Scope) -> str:
     extensions = _combined(headers, b"sec-websocket-extensions")
     if extensions is not None:
         stream.handshake.extensions = extensions
-    return ""
+    return ""  # noqa: ASYNC910 - internal; the app it lets run checkpoints right after
 
 
 def is_open(stream: Any) -> bool:

@@ -16,10 +16,14 @@
   in ``websocket.disconnect`` (1005 for a close frame without a code, 1006 only when the TCP
   connection dropped).
 * **permessage-deflate** can be turned off (Hypercorn always negotiates it when offered).
+* **Bad handshakes** (items 14, 15, 17): HTTP 400 and a close for an upgrade request with a
+  body, bytes before the answer or a non-ASCII list header; malformed deflate offers declined;
+  repeated list headers combined; and a per-connection firewall, so no client ends the server.
 
-The last three reach into Hypercorn's internals, so they are enabled only for the Hypercorn
-versions whose code they were checked against (0.17.x-0.18.x); on any other version they are
-skipped with one log message and :func:`serve` still drains by cancellation.
+All but the drain reach into Hypercorn's internals (every such use is in ``_internals``), so
+they are enabled only for the Hypercorn versions whose code they were checked against
+(0.17.x-0.18.x); on any other version :func:`serve` logs one warning, runs plain
+``hypercorn.trio.serve`` and still drains by cancellation.
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ class _Server:
         scope["extensions"] = extensions
         stream = self._adopt(send)
         if stream is not None and await _internals.screen(stream, scope):
-            return  # the client was answered (400) and the connection closed; logged
+            return  # noqa: ASYNC910 - answered (400) and closed by screen(), which awaited
         connection = _Connection(send, notice, stream)
         self.websockets.add(connection)
         try:
@@ -254,7 +258,7 @@ def _check_app(app: object) -> None:
     try:
         signature.bind(None, None, None)
     except TypeError:
-        name = getattr(app, "__qualname__", None) or type(app).__qualname__
+        name = getattr(app, "__name__", None) or type(app).__name__
         raise TypeError(
             f"serve() needs an ASGI application, app(scope, receive, send), but {name}{signature} "
             f"does not take those three arguments. A handler that takes one WebSocket must be "
@@ -351,9 +355,18 @@ async def serve(
             ``websocket.disconnect`` instead of Hypercorn's 1006 (checked versions only).
         task_status: Given by ``nursery.start``; receives the list of bound URLs.
 
+    Bad handshakes (an upgrade request with a body, bytes after it before the answer, a
+    non-ASCII list header) get HTTP 400 and a close, and an error inside one connection ends
+    only that connection (checked Hypercorn versions; see :doc:`serving`). Progress and refusals
+    are logged on the ``trio_ws`` logger.
+
     Raises:
         ValueError: ``drain_close_code`` cannot be sent, or ``drain_seconds`` is negative.
-        TypeError: Both ``config`` and ``host``/``port`` were given.
+        TypeError: Both ``config`` and ``host``/``port`` were given; ``config`` is not a
+            ``hypercorn.Config``; ``app`` does not take ``(scope, receive, send)`` (a handler
+            taking one WebSocket must be wrapped with :func:`websocket_app`).
+        OSError: The address could not be bound (``errno.EADDRINUSE``...), raised as is, not
+            inside an exception group; the message names the address.
     """
     _check_app(app)
     validate_close(drain_close_code, DRAIN_REASON)
@@ -410,7 +423,7 @@ async def serve(
         error = None if hypercorn_scope.shield else _startup_error(group, config)
         if error is None:
             raise
-        raise error from None
+        raise error from error.__cause__
 
 
 async def _run_until_shutdown(
