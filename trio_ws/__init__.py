@@ -41,6 +41,7 @@ from ._routing import (
 from ._server import serve as serve
 from ._state import WebSocketState as WebSocketState
 from ._websocket import SessionStatistics as SessionStatistics, WebSocket as WebSocket
+from .broadcast import open_broadcast as open_broadcast
 
 __version__ = "0.1.0.dev0"
 
@@ -79,6 +80,7 @@ for _obj in (
     SessionStatistics,
     WebSocket,
     websocket_app,
+    open_broadcast,
 ):
     _obj.__module__ = __name__
 del _obj
