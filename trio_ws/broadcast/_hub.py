@@ -270,7 +270,8 @@ class Hub:
             return
         self._received += 1
         item = (channel, message)
-        for subscription in subscriptions:
+        # A copy: an overflowing subscription with the "close" policy leaves the channel.
+        for subscription in tuple(subscriptions):
             subscription._offer(item)
 
     def _close(self) -> None:
