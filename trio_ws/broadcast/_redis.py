@@ -100,15 +100,21 @@ class RedisBackend:
         Raises:
             BroadcastUnavailable: The first connection failed.
         """
-        async with self._client:
-            try:
+        try:
+            async with self._client:
                 await self._client.ping()
-            except Exception as exc:
-                raise BroadcastUnavailable(f"cannot reach Redis at {self._url}: {exc}") from exc
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                await nursery.start(self._read_forever)
-                task_status.started()
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    await nursery.start(self._read_forever)
+                    task_status.started()
+        except Exception as exc:
+            # coredis's pool reports a failed first connection as an exception group.
+            if self._started:
+                raise
+            leaf: BaseException = exc
+            while isinstance(leaf, BaseExceptionGroup):
+                leaf = leaf.exceptions[0]
+            raise BroadcastUnavailable(f"cannot reach Redis at {self._url}: {leaf}") from exc
 
     async def _read_forever(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
