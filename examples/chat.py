@@ -106,6 +106,13 @@ document.getElementById("say").onsubmit = (e) => { e.preventDefault();
 """
 
 app = Router(
-    [Route("/", home), WebSocketRoute("/ws/{room}", chat, name="chat")],
+    [
+        Route("/", home),
+        # A client that sends faster than the room takes its messages waits (TCP backpressure)
+        # instead of being closed; big messages close with 1009.
+        WebSocketRoute(
+            "/ws/{room}", chat, name="chat", on_inbox_full="block", max_message_size=16 * 1024
+        ),
+    ],
     lifespan=lifespan,
 )

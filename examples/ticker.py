@@ -63,7 +63,9 @@ async def ticker(ws: WebSocket) -> None:
         return
     await ws.accept()
     with ws.cancel_on_disconnect():
-        async with hub.subscribe(f"ticker:{symbol}", max_backlog=1, on_overflow="drop_oldest") as sub:
+        async with hub.subscribe(
+            f"ticker:{symbol}", max_backlog=1, on_overflow="drop_oldest"
+        ) as sub:
             async for price in sub:
                 await ws.send_text(str(price))
 

@@ -30,7 +30,11 @@ async def drain(sub: Subscription) -> list[str | bytes]:
 
 async def test_publish_reaches_every_subscription_of_the_channel_with_its_type() -> None:
     async with trio_ws.open_broadcast() as hub:
-        async with hub.subscribe("blue") as a, hub.subscribe("blue") as b, hub.subscribe("red") as c:
+        async with (
+            hub.subscribe("blue") as a,
+            hub.subscribe("blue") as b,
+            hub.subscribe("red") as c,
+        ):
             await hub.publish("blue", "hello")
             await hub.publish("blue", b"\x00\xff")
             await hub.publish("green", "nobody listens")
@@ -78,9 +82,14 @@ async def test_drop_oldest_keeps_the_latest_messages_and_counts_the_rest() -> No
             assert hub.statistics().dropped == 7
 
 
-async def test_close_policy_ends_the_slow_subscription_with_1008_too_slow_and_spares_others() -> None:
+async def test_close_policy_ends_the_slow_subscription_with_1008_too_slow_and_spares_others() -> (
+    None
+):
     async with trio_ws.open_broadcast() as hub:
-        async with hub.subscribe("t", max_backlog=2) as slow, hub.subscribe("t", max_backlog=50) as ok:
+        async with (
+            hub.subscribe("t", max_backlog=2) as slow,
+            hub.subscribe("t", max_backlog=50) as ok,
+        ):
             for i in range(5):
                 await hub.publish("t", str(i))
             with pytest.raises(SubscriptionOverflow) as raised:
@@ -88,7 +97,9 @@ async def test_close_policy_ends_the_slow_subscription_with_1008_too_slow_and_sp
             assert isinstance(raised.value, trio_ws.WebSocketException)
             assert (raised.value.code, raised.value.reason) == (1008, "too slow")
             stats = slow.statistics()
-            assert stats.overflowed and stats.backlog == 0 and stats.dropped == 3
+            assert stats.overflowed
+            assert stats.backlog == 0
+            assert stats.dropped == 3
             assert await drain(ok) == ["0", "1", "2", "3", "4"]
             # The overflowed subscription left the channel; the other stays.
             assert hub.statistics().subscriptions == 1
@@ -113,11 +124,13 @@ async def test_statistics_are_frozen_snapshots() -> None:
             assert isinstance(sub_stats, SubscriptionStatistics)
             with pytest.raises(dataclasses.FrozenInstanceError):
                 hub_stats.published = 0  # type: ignore[misc]
-            assert hub_stats.backend == "memory" and hub_stats.connected
+            assert hub_stats.backend == "memory"
+            assert hub_stats.connected
             assert (hub_stats.channels, hub_stats.subscriptions, hub_stats.published) == (1, 1, 1)
             assert (sub_stats.backlog, sub_stats.queued, sub_stats.received) == (1, 1, 0)
             assert (sub_stats.max_backlog, sub_stats.on_overflow) == (7, "drop_oldest")
-            assert sub_stats.interruptions == 0 and sub_stats.backend_connected
+            assert sub_stats.interruptions == 0
+            assert sub_stats.backend_connected
     assert hub.statistics().state == "closed"
 
 
@@ -219,7 +232,8 @@ async def test_a_cancelled_publish_delivers_nothing_and_a_returned_one_everythin
         with trio.CancelScope() as scope:
             scope.cancel()
             await hub.publish("x", "cancelled")
-        assert sub.statistics().backlog == 0 and hub.statistics().published == 0
+        assert sub.statistics().backlog == 0
+        assert hub.statistics().published == 0
         await hub.publish("x", "kept")
         assert await drain(sub) == ["kept"]
 

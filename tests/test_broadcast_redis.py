@@ -10,7 +10,7 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -40,19 +40,26 @@ async def next_message(sub: Subscription, limit: float = 5) -> str | bytes:
         return await sub.__anext__()
 
 
-async def wait_connected(hub: Hub, limit: float = 10) -> None:
+async def wait_until(condition: Callable[[], bool], limit: float = 10) -> None:
+    """Poll ``condition`` (state of a hub or of another process: no event to wait on)."""
     with trio.fail_after(limit):
-        while not hub.statistics().connected:
+        while not condition():  # noqa: ASYNC110
             await trio.sleep(0.01)
+
+
+async def wait_connected(hub: Hub, limit: float = 10) -> None:
+    await wait_until(lambda: hub.statistics().connected, limit)
 
 
 async def test_two_hubs_share_messages_through_redis_with_their_types(
     redis_server: RedisServer,
 ) -> None:
-    async with trio_ws.open_broadcast(redis_server.url) as a, trio_ws.open_broadcast(
-        redis_server.url
-    ) as b:
-        assert a.statistics().backend == "redis" and a.statistics().state == "connected"
+    async with (
+        trio_ws.open_broadcast(redis_server.url) as a,
+        trio_ws.open_broadcast(redis_server.url) as b,
+    ):
+        assert a.statistics().backend == "redis"
+        assert a.statistics().state == "connected"
         async with a.subscribe("room", "other") as sub:
             for message in ["hello", b"\x00\xff bytes", "\x00 text with a NUL", "", b""]:
                 await b.publish("room", message)
@@ -87,20 +94,22 @@ async def test_unreachable_redis_fails_open_broadcast_with_a_clear_error() -> No
 async def test_redis_restart_mid_stream_reconnects_resubscribes_and_tells_subscribers(
     redis_server: RedisServer,
 ) -> None:
-    async with trio_ws.open_broadcast(redis_server.url) as hub, trio_ws.open_broadcast(
-        redis_server.url
-    ) as publisher:
+    async with (
+        trio_ws.open_broadcast(redis_server.url) as hub,
+        trio_ws.open_broadcast(redis_server.url) as publisher,
+    ):
         async with hub.subscribe("ticks", max_backlog=10_000) as sub:
             for i in range(20):
                 await publisher.publish("ticks", f"before {i}")
-            assert [await next_message(sub) for _ in range(20)] == [f"before {i}" for i in range(20)]
+            assert [await next_message(sub) for _ in range(20)] == [
+                f"before {i}" for i in range(20)
+            ]
 
             redis_server.kill()
-            with trio.fail_after(5):
-                while hub.statistics().connected:
-                    await trio.sleep(0.01)
+            await wait_until(lambda: not hub.statistics().connected, 5)
             stats = hub.statistics()
-            assert stats.state == "reconnecting" and stats.interruptions == 1
+            assert stats.state == "reconnecting"
+            assert stats.interruptions == 1
             assert stats.last_error is not None
             assert sub.statistics().interruptions == 1
             assert not sub.statistics().backend_connected
@@ -133,9 +142,10 @@ async def test_cancelled_publishes_and_reads_on_redis_never_duplicate_or_lose_a_
 ) -> None:
     """A publish that returned arrives once, in order; a cancelled one at most once."""
     rng = random.Random(seed)
-    async with trio_ws.open_broadcast(redis_server.url) as hub, trio_ws.open_broadcast(
-        redis_server.url
-    ) as publisher:
+    async with (
+        trio_ws.open_broadcast(redis_server.url) as hub,
+        trio_ws.open_broadcast(redis_server.url) as publisher,
+    ):
         got: list[str] = []
         async with hub.subscribe("x", max_backlog=100_000) as sub:
             async with trio.open_nursery() as nursery:
@@ -156,9 +166,7 @@ async def test_cancelled_publishes_and_reads_on_redis_never_duplicate_or_lose_a_
                         await publisher.publish("x", f"m{i}")
                         returned.append(f"m{i}")
                 await publisher.publish("x", "end")
-                with trio.fail_after(10):
-                    while not got or got[-1] != "end":
-                        await trio.sleep(0.01)
+                await wait_until(lambda: bool(got) and got[-1] == "end")
                 nursery.cancel_scope.cancel()
         got.pop()
         assert len(got) == len(set(got)), "a message arrived twice"
@@ -184,13 +192,13 @@ async def serve_chat_process(port: int, redis_url: str, log: Path) -> AsyncItera
     )
     env = {**os.environ, "TRIO_WS_BROADCAST_URL": redis_url, "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        process = await trio.lowlevel.open_process(
             [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         with trio.fail_after(20):
             while True:
-                assert process.poll() is None, log.read_text()
+                assert process.poll() is None, await trio.Path(log).read_text()
                 try:
                     stream = await trio.open_tcp_stream("127.0.0.1", port)
                 except OSError:
@@ -201,12 +209,12 @@ async def serve_chat_process(port: int, redis_url: str, log: Path) -> AsyncItera
         yield f"ws://127.0.0.1:{port}"
     finally:
         process.terminate()
-        try:
-            await trio.to_thread.run_sync(process.wait, 10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
+        with trio.move_on_after(10) as waited:
+            await process.wait()
+        if waited.cancelled_caught:  # pragma: no cover
             process.kill()
-            process.wait()
-    text = log.read_text()
+            await process.wait()
+    text = await trio.Path(log).read_text()
     assert "Traceback" not in text, text
 
 

@@ -55,23 +55,23 @@ async def hypercorn_process(
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     environment.pop("TRIO_WS_BROADCAST_URL", None) if env is None else None
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        process = await trio.lowlevel.open_process(
             command, cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         with trio.fail_after(30):
-            while log.read_text().count("Running on") < workers:
-                assert process.poll() is None, log.read_text()
+            while (text := await trio.Path(log).read_text()).count("Running on") < workers:
+                assert process.poll() is None, text
                 await trio.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:
         process.terminate()
-        try:
-            await trio.to_thread.run_sync(process.wait, 15)
-        except subprocess.TimeoutExpired:  # pragma: no cover
+        with trio.move_on_after(15) as waited:
+            await process.wait()
+        if waited.cancelled_caught:  # pragma: no cover
             process.kill()
-            process.wait()
-    text = log.read_text()
+            await process.wait()
+    text = await trio.Path(log).read_text()
     assert "Traceback" not in text, text
 
 
@@ -93,13 +93,15 @@ async def test_chat_in_memory_rooms_page_and_departures(tmp_path: Path) -> None:
     async with hypercorn_process("examples.chat:app", tmp_path / "chat.log") as authority:
         async with httpx.AsyncClient() as http:
             page = await http.get(f"http://{authority}/")
-        assert page.status_code == 200 and "new WebSocket" in page.text
+        assert page.status_code == 200
+        assert "new WebSocket" in page.text
         base = f"ws://{authority}/ws"
         async with open_websocket_url(f"{base}/blue?name=ann") as ann:
             await join(ann, "ann")
-            async with open_websocket_url(f"{base}/blue?name=bob") as bob, open_websocket_url(
-                f"{base}/red?name=cy"
-            ) as cy:
+            async with (
+                open_websocket_url(f"{base}/blue?name=bob") as bob,
+                open_websocket_url(f"{base}/red?name=cy") as cy,
+            ):
                 await join(bob, "bob")
                 await join(cy, "cy")
                 assert await next_event(ann) == {"room": "blue", "user": "bob", "event": "join"}
@@ -164,7 +166,8 @@ async def test_chat_page_in_headless_chromium_talks_with_another_client(
                 }
                 await cli.send_message("hello, browser")
                 log = await evaluate(wait_for_line("cli: hello, browser"))
-                assert isinstance(log, str) and "web: hello from the page" in log
+                assert isinstance(log, str)
+                assert "web: hello from the page" in log
 
 
 async def test_chat_across_two_hypercorn_workers_on_redis(
@@ -209,7 +212,8 @@ async def test_ticker_pushes_the_newest_price_and_skips_stale_ones(tmp_path: Pat
         async with open_websocket_url(url) as ws:
             first = json.loads(await _get(ws))
             second = json.loads(await _get(ws))
-            assert first["symbol"] == "TRIO" and second["seq"] == first["seq"] + 1
+            assert first["symbol"] == "TRIO"
+            assert second["seq"] == first["seq"] + 1
             await trio.sleep(0.2)
             later = json.loads(await _get(ws))
             assert later["seq"] > second["seq"]
@@ -233,9 +237,9 @@ async def test_readme_first_command_runs_the_chat_demo_on_port_8000(tmp_path: Pa
     block = readme.split("```console\n", 1)[1].split("```", 1)[0].strip()
     install, serve = block.split(" && ")
     assert install == "python3 -m pip install -e ."
-    assert serve == (
-        "python3 -m hypercorn -k trio --bind 127.0.0.1:8000 examples.chat:app"
-    ), "keep README's first command and this test in step"
+    assert serve == ("python3 -m hypercorn -k trio --bind 127.0.0.1:8000 examples.chat:app"), (
+        "keep README's first command and this test in step"
+    )
     # Run the serve half as written, on a free port instead of 8000 (which may be taken).
     async with hypercorn_process(serve.split()[-1], tmp_path / "readme.log") as authority:
         async with open_websocket_url(f"ws://{authority}/ws/lobby?name=readme") as ws:

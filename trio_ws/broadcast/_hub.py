@@ -30,8 +30,8 @@ __all__ = [
     "HubStatistics",
     "Overflow",
     "Subscription",
-    "SubscriptionOverflow",
     "SubscriptionItems",
+    "SubscriptionOverflow",
     "SubscriptionStatistics",
 ]
 
@@ -241,7 +241,9 @@ class Hub:
             raise ValueError(f"on_overflow must be one of {_POLICIES}, not {on_overflow!r}")
         if isinstance(max_backlog, bool) or not isinstance(max_backlog, int) or max_backlog < 1:
             raise ValueError(f"max_backlog must be an int of at least 1, not {max_backlog!r}")
-        return Subscription(self, tuple(dict.fromkeys(map(_check_channel, channels))), max_backlog, on_overflow)
+        return Subscription(
+            self, tuple(dict.fromkeys(map(_check_channel, channels))), max_backlog, on_overflow
+        )
 
     def statistics(self) -> HubStatistics:
         """Return a snapshot of the hub's counters and its backend's state."""
@@ -297,17 +299,19 @@ class Hub:
         try:
             await self._backend.watch(new)
         except BaseException:
-            self._leave(subscription)
+            subscription._finish("closed")
             raise
 
     def _leave(self, subscription: Subscription) -> None:
         gone: list[str] = []
         for channel in subscription._channels:
             members = self._by_channel.get(channel)
-            if members is not None and members.pop(subscription, False) is None:
-                if not members:
-                    del self._by_channel[channel]
-                    gone.append(channel)
+            if members is None or subscription not in members:
+                continue
+            del members[subscription]
+            if not members:
+                del self._by_channel[channel]
+                gone.append(channel)
         self._subscriptions -= 1
         if gone and not self._closed:
             self._backend.unwatch(gone)
@@ -334,6 +338,7 @@ class Subscription:
         "_backlog",
         "_cancel_on_overflow",
         "_channels",
+        "_dropped",
         "_end",
         "_entered",
         "_hub",
@@ -342,7 +347,6 @@ class Subscription:
         "_on_overflow",
         "_queued",
         "_received",
-        "_dropped",
         "_waiter",
     )
 
@@ -390,6 +394,7 @@ class Subscription:
         return None
 
     def __aiter__(self) -> Self:
+        """The subscription is its own iterator."""
         return self
 
     async def __anext__(self) -> str | bytes:
@@ -508,6 +513,7 @@ class SubscriptionItems:
         self._subscription = subscription
 
     def __aiter__(self) -> Self:
+        """Its own iterator."""
         return self
 
     async def __anext__(self) -> tuple[str, str | bytes]:

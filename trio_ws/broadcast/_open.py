@@ -57,9 +57,7 @@ async def open_broadcast(url: str | None = None) -> AsyncIterator[Hub]:
 
         backend = RedisBackend(url)
     else:
-        raise ValueError(
-            f"open_broadcast() takes None, 'memory://' or a redis:// URL, not {url!r}"
-        )
+        raise ValueError(f"open_broadcast() takes None, 'memory://' or a redis:// URL, not {url!r}")
     hub = Hub(backend)
     backend.hub = hub
     # The body's exception leaves unwrapped: it is caught inside the nursery and raised again
