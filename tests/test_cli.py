@@ -8,6 +8,7 @@ trio-websocket, then sends SIGINT or SIGTERM and checks that open sessions are c
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
@@ -57,7 +59,7 @@ class Server:
 @asynccontextmanager
 async def trio_ws_command(*args: str) -> AsyncIterator[Server]:
     """Run ``python -m trio_ws ARGS`` in the repository root; yield once it is serving."""
-    command = [sys.executable, "-m", "trio_ws", "--port", "0", *args]
+    command = [sys.executable, "-m", "trio_ws", *args, "--port", "0"]  # the last --port wins
     process = await trio.lowlevel.open_process(
         command,
         cwd=ROOT,
@@ -93,7 +95,7 @@ async def trio_ws_command(*args: str) -> AsyncIterator[Server]:
 
 @asynccontextmanager
 async def client(
-    server: Server, ssl_context: ssl.SSLContext | None = None
+    server: Server, ssl_context: ssl.SSLContext | None = None, path: str = "/"
 ) -> AsyncIterator[WebSocketConnection]:
     """A trio-websocket connection on a stream the test owns (and always closes)."""
     host, _, port = server.authority.rpartition(":")
@@ -104,7 +106,7 @@ async def client(
         stream = await trio.open_ssl_over_tcp_stream(host, int(port), ssl_context=ssl_context)
     try:
         async with trio.open_nursery() as nursery:
-            ws = await wrap_client_stream(nursery, stream, server.authority, "/")
+            ws = await wrap_client_stream(nursery, stream, server.authority, path)
             try:
                 yield ws
             finally:
@@ -170,6 +172,29 @@ async def test_serves_the_echo_example_as_the_tutorial_shows() -> None:
                 await echoes(ws, "hello, trio-ws")
                 await ws.send_message(b"\x00\xff")
                 assert await ws.get_message() == b"\x00\xff"
+                await stop_and_check(server, signal.SIGINT, ws)
+
+
+async def test_readme_first_command_runs_the_chat_demo() -> None:
+    """README's first set-up command, less the install, serves examples.chat; Ctrl+C drains."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```console\n", 1)[1].split("```", 1)[0].strip()
+    install, command = block.split(" && ")
+    assert install == "python3 -m pip install -e ."
+    assert command == "python3 -m trio_ws examples.chat:app", "keep README and this test in step"
+    with trio.fail_after(TIMEOUT):
+        # As written (127.0.0.1, in memory), on a free port instead of 8000.
+        async with trio_ws_command(*command.split()[3:]) as server:
+            assert server.url.startswith("http://127.0.0.1:")
+            async with httpx.AsyncClient() as http:
+                page = await http.get(server.url + "/")
+            assert page.status_code == 200
+            assert "trio_ws chat" in page.text
+            async with client(server, path="/ws/lobby?name=readme") as ws:
+                assert json.loads(await ws.get_message())["event"] == "join"
+                await ws.send_message("hello from the README")
+                said = json.loads(await ws.get_message())
+                assert (said["user"], said["text"]) == ("readme", "hello from the README")
                 await stop_and_check(server, signal.SIGINT, ws)
 
 

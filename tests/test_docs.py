@@ -70,6 +70,21 @@ PENDING: dict[tuple[str, str], str] = {
     ("testing.rst", "hypercorn.config.Config()"): (
         "hypercorn is never imported; a top-level async with in a literal block"
     ),
+    ("serving.rst", 'config.bind = ["0.0.0.0:8443"]'): (
+        "hypercorn, functools, trio_ws, nursery and app are never defined (a fragment)"
+    ),
+    ("broadcast.rst", 'hub.subscribe("room:blue"'): (
+        "trio_ws is never imported; once it is, `async for message in sub` waits forever"
+    ),
+    ("broadcast.rst", "async def lifespan(app):"): (
+        "asynccontextmanager, os and WebSocket are never imported"
+    ),
+    ("broadcast.rst", '"ticker:TRIO"'): "a fragment: ws and hub are never defined",
+    ("broadcast.rst", "TRIO_WS_BROADCAST_URL=redis"): (
+        "a shell command in a literal block, which Sphinx highlights as Python: make it a "
+        "`.. code-block:: console`"
+    ),
+    ("broadcast.rst", "sub.statistics()"): "a fragment: sub and ws are never defined",
 }
 
 

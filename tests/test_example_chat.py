@@ -229,18 +229,3 @@ async def _get(ws: WebSocketConnection) -> str:
         message = await ws.get_message()
     assert isinstance(message, str)
     return message
-
-
-async def test_readme_first_command_runs_the_chat_demo_on_port_8000(tmp_path: Path) -> None:
-    """README's first set-up command serves examples.chat on 127.0.0.1:8000, in memory."""
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split("```console\n", 1)[1].split("```", 1)[0].strip()
-    install, serve = block.split(" && ")
-    assert install == "python3 -m pip install -e ."
-    assert serve == ("python3 -m hypercorn -k trio --bind 127.0.0.1:8000 examples.chat:app"), (
-        "keep README's first command and this test in step"
-    )
-    # Run the serve half as written, on a free port instead of 8000 (which may be taken).
-    async with hypercorn_process(serve.split()[-1], tmp_path / "readme.log") as authority:
-        async with open_websocket_url(f"ws://{authority}/ws/lobby?name=readme") as ws:
-            await join(ws, "readme")
