@@ -26,6 +26,7 @@ import builtins
 import importlib
 import importlib.util
 import inspect
+import logging
 import re
 import symtable
 import textwrap
@@ -272,6 +273,21 @@ def run_sample(sample: Sample, page: Page) -> None:
             _run_async(lambda value=value, arguments=arguments: value(**arguments), clock)
         else:
             value(**arguments)
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Samples configure logging (deploying.rst does); undo it for the tests that follow."""
+    loggers = [
+        logging.getLogger(),
+        *map(logging.getLogger, list(logging.Logger.manager.loggerDict)),
+    ]
+    saved = [(lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled) for lg in loggers]
+    yield
+    for lg, level, handlers, propagate, disabled in saved:
+        lg.setLevel(level)
+        lg.handlers[:] = handlers
+        lg.propagate, lg.disabled = propagate, disabled
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[sample.id for sample in SAMPLES])
