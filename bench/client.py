@@ -36,6 +36,7 @@ import time
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
@@ -56,8 +57,9 @@ class Deadline(Exception):
 class Conn(asyncio.Protocol):
     """One WebSocket connection: sans-I/O protocol + asyncio transport, callbacks only."""
 
-    def __init__(self, uri, loop: asyncio.AbstractEventLoop) -> None:
-        self.ws = ClientProtocol(uri, max_size=None)
+    def __init__(self, uri, loop: asyncio.AbstractEventLoop, deflate: bool = False) -> None:
+        extensions = [ClientPerMessageDeflateFactory()] if deflate else None
+        self.ws = ClientProtocol(uri, max_size=None, extensions=extensions)
         self.transport: asyncio.Transport | None = None
         self.opened = loop.create_future()
         self.closed = loop.create_future()
@@ -224,7 +226,7 @@ class Runner:
 
         def factory() -> Conn:
             nonlocal conn
-            conn = Conn(uri, self.loop)
+            conn = Conn(uri, self.loop, self.args.deflate)
             return conn
 
         await self.wait(self.loop.create_connection(factory, self.host, self.port))
@@ -465,6 +467,7 @@ def parse_args(argv=None):
         help="CPU the server is pinned to, for the others-on-that-core noise figure (-1: off)",
     )
     p.add_argument("--no-uvloop", action="store_true")
+    p.add_argument("--deflate", action="store_true", help="offer permessage-deflate")
     return p.parse_args(argv)
 
 

@@ -48,6 +48,16 @@ SERVERS = {  # id -> ASGI app (module:attr, importable from bench/)
     "session-hc": "servers.session_echo:app",
     "starlette-hc": "servers.starlette_echo:app",
 }
+#: Servers that are one process (the worker is the process itself), run as
+#: ``taskset -c 0 python -m <module> --port PORT <args>`` from bench/.
+SCRIPT_SERVERS = {
+    "session-serve": ["servers.serve_main", "--app", "session"],
+    "session-serve-off": ["servers.serve_main", "--app", "session", "--no-data-plane"],
+    "raw-serve": ["servers.serve_main", "--app", "raw"],
+    "trio-websocket": ["servers.trio_websocket_main"],
+    "uvicorn": ["servers.uvicorn_main"],
+}
+SERVERS.update({sid: " ".join(argv) for sid, argv in SCRIPT_SERVERS.items()})
 BASELINE = "raw-hc"
 
 # scenario id -> (client flags, client --time-limit seconds), full and quick
@@ -81,6 +91,15 @@ SCENARIOS_FULL = {
         8,
     ),
     "push-20k": (["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3"], 8),
+    "pp-c50-32B-deflate": (
+        ["--mode", "pingpong", "-c", "50", "-m", "600", "--size", "32", "--warmup", "20"]
+        + ["--deflate"],
+        8,
+    ),
+    "push-20k-deflate": (
+        ["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3", "--deflate"],
+        8,
+    ),
 }
 SCENARIOS_QUICK = {
     "idle-1000": (
@@ -112,6 +131,15 @@ SCENARIOS_QUICK = {
         5,
     ),
     "push-20k": (["--mode", "push", "-n", "5000", "--size", "32", "--rounds", "2"], 5),
+    "pp-c50-32B-deflate": (
+        ["--mode", "pingpong", "-c", "50", "-m", "100", "--size", "32", "--warmup", "5"]
+        + ["--deflate"],
+        5,
+    ),
+    "push-20k-deflate": (
+        ["--mode", "push", "-n", "5000", "--size", "32", "--rounds", "2", "--deflate"],
+        5,
+    ),
 }
 
 
@@ -144,19 +172,25 @@ class Server:
     def __init__(self, sid: str, port: int, logdir: Path, rep: int, lifetime: float) -> None:
         self.sid = sid
         self.port = port
-        self.cmd = [
-            "taskset",
-            "-c",
-            "0",
-            HYPERCORN,
-            "-k",
-            "trio",
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{port}",
-            SERVERS[sid],
-        ]
+        if sid in SCRIPT_SERVERS:
+            module, *rest = SCRIPT_SERVERS[sid]
+            self.cmd = ["taskset", "-c", "0", PYTHON, "-m", module, "--port", str(port), *rest]
+            self.marker = module
+        else:
+            self.cmd = [
+                "taskset",
+                "-c",
+                "0",
+                HYPERCORN,
+                "-k",
+                "trio",
+                "-w",
+                "1",
+                "-b",
+                f"127.0.0.1:{port}",
+                SERVERS[sid],
+            ]
+            self.marker = "spawn_main"
         # `timeout` is a safety net: the server stops by itself even if this driver is killed.
         self.cmd = ["timeout", "-s", "INT", "-k", "10", str(max(10, int(lifetime))), *self.cmd]
         self.log_path = logdir / f"{sid}-rep{rep}.log"
@@ -186,7 +220,7 @@ class Server:
                     f"{self.sid} exited with {self.proc.returncode}; see {self.log_path}"
                 )
             children = master.children(recursive=True)
-            workers = [c for c in children if "spawn_main" in " ".join(_cmdline(c))]
+            workers = [c for c in children if self.marker in " ".join(_cmdline(c))]
             if workers and port_open(self.port):
                 self.worker = workers[0]
                 return
@@ -413,7 +447,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: 1 repetition, fewer messages")
     p.add_argument(
         "--servers",
-        default=",".join(SERVERS),
+        default="raw-hc,plain-hc,session-hc,starlette-hc",
         help="comma-separated subset of " + ",".join(SERVERS),
     )
     p.add_argument("--scenarios", default=None, help="comma-separated subset of scenario ids")

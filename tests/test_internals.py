@@ -317,6 +317,165 @@ async def test_abort_closes_the_tcp_servers_socket() -> None:
                 await client.recv(1)
 
 
+# -- the data plane's handover (HypercornHandover, find_handover) ----------------------------------
+
+
+def test_tcp_server_rereads_protocol_on_every_read_and_close() -> None:
+    """The takeover puts the data plane in ``TCPServer.protocol`` before the 101 is written."""
+    from hypercorn.trio.tcp_server import TCPServer
+
+    source = inspect.getsource(TCPServer._read_data)
+    assert "await self.protocol.handle(RawData(" in source
+    assert "await self.protocol.handle(Closed())" in source
+    assert "self.protocol = ProtocolWrapper(" in inspect.getsource(TCPServer.run)
+
+
+async def test_protocol_wrapper_attribute_protocol_is_the_h11_protocol() -> None:
+    from hypercorn.protocol.h11 import H11Protocol
+
+    w = await wired()
+    assert isinstance(w.protocol.protocol, H11Protocol)
+    assert w.stream.send.__self__ is w.protocol.protocol
+
+
+def test_tcp_server_attributes_stream_and_config_read_timeout() -> None:
+    from hypercorn.trio.tcp_server import TCPServer
+
+    stream, _ = trio.testing.memory_stream_pair()
+    config = Config()
+    server = TCPServer(None, config, WorkerContext(None), {}, stream)  # type: ignore[arg-type]
+    assert server.stream is stream
+    assert server.config is config
+    assert config.read_timeout is None
+
+
+async def test_task_group_app_put_is_a_trio_memory_channel_send() -> None:
+    from hypercorn.trio.task_group import TaskGroup
+
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any, sync_spawn: Any, call_soon: Any) -> None:
+        got.append(receive)
+
+    async def send(message: Any) -> None:
+        pass
+
+    async with TaskGroup() as task_group:
+        put = await task_group.spawn_app(app, Config(), {}, send)  # type: ignore[arg-type]
+        assert isinstance(put.__self__, trio.MemorySendChannel)
+    assert got[0].__func__ is trio.MemoryReceiveChannel.receive
+
+
+async def test_task_group_spawn_starts_a_task() -> None:
+    from hypercorn.trio.task_group import TaskGroup
+
+    ran = trio.Event()
+
+    async def task() -> None:
+        ran.set()
+
+    async with TaskGroup() as task_group:
+        task_group.spawn(task)
+    assert ran.is_set()
+    w = await wired()
+    assert w.stream.task_group is w.task_group
+
+
+async def test_wsproto_connection_proto_is_its_frame_protocol() -> None:
+    from wsproto.frame_protocol import FrameProtocol
+
+    w, _ = await accepted()
+    proto = w.stream.connection._proto
+    assert isinstance(proto, FrameProtocol)
+    for name in ("send_data", "receive_bytes", "received_frames", "close", "ping", "pong"):
+        assert callable(getattr(proto, name))
+    assert proto.extensions == []
+
+
+async def test_trio_socket_sock_is_the_stdlib_socket() -> None:
+    import socket as stdlib_socket
+
+    sock = trio.socket.socket()
+    with sock:
+        assert isinstance(sock._sock, stdlib_socket.socket)  # type: ignore[attr-defined]
+        assert sock._sock.fileno() == sock.fileno()  # type: ignore[attr-defined]
+
+
+async def test_find_handover_and_take_over() -> None:
+    listener = trio.socket.socket()
+    with listener:
+        await listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = trio.socket.socket()
+        with client:
+            await client.connect(listener.getsockname())
+            accepted_sock, _ = await listener.accept()
+            await _check_handover(accepted_sock)
+            accepted_sock.close()
+
+
+async def _check_handover(accepted_sock: Any) -> None:
+    from hypercorn.protocol.ws_stream import ASGIWebsocketState
+    from hypercorn.trio.tcp_server import TCPServer
+
+    stream = trio.SocketStream(accepted_sock)
+    server = TCPServer(None, Config(), WorkerContext(None), {}, stream)  # type: ignore[arg-type]
+    w = await wired(send=server.protocol_send)
+    server.protocol = w.protocol
+    # The fake task group's put is not a trio channel: the handover says so.
+    assert "memory channel" in str(_internals.find_handover(w.stream.app_send))
+    send_channel, _receive_channel = trio.open_memory_channel[Any](10)
+    w.stream.app_put = send_channel.send
+    found = _internals.find_handover(w.stream.app_send)
+    assert not isinstance(found, str)
+    hook, inbox, max_size = found
+    assert inbox is send_channel
+    assert max_size == Config().websocket_max_message_size
+    assert hook.can_take_over()
+    previous = hook.swap_in(None)  # type: ignore[arg-type]
+    assert previous is w.protocol
+    assert server.protocol is None
+    hook.swap_out(previous)
+    await hook.forward({"type": "websocket.accept"})
+    assert w.stream.state is ASGIWebsocketState.CONNECTED
+    parts = hook.take_over()
+    assert parts is not None
+    sock, raw, proto, _spawn, idle = parts
+    assert idle is _internals.frame_protocol_idle
+    assert sock is accepted_sock
+    assert raw is accepted_sock._sock  # type: ignore[attr-defined]
+    assert proto is w.stream.connection._proto
+    assert w.stream.closed is True
+    assert hook.take_over() is None  # closed: nothing to take
+
+
+async def test_find_handover_refuses_what_it_does_not_cover() -> None:
+    async def send(message: Any) -> None:
+        pass
+
+    assert "not a Hypercorn WSStream" in str(_internals.find_handover(send))
+    w = await wired()  # the recording send is not a TCPServer's
+    assert "TCPServer" in str(_internals.find_handover(w.stream.app_send))
+
+
+async def test_frame_protocol_idle_reads_wsprotos_decoder_state() -> None:
+    """``FrameProtocol._frame_decoder.header``/``.buffer`` and ``._message_decoder.opcode``."""
+    from wsproto.frame_protocol import FrameProtocol
+
+    client = FrameProtocol(True, [])
+    server = FrameProtocol(False, [])
+    assert _internals.frame_protocol_idle(server)
+    frame = bytes(client.send_data(b"abc", True))
+    server.receive_bytes(frame[:1])  # one header byte buffered
+    assert list(server.received_frames()) == []
+    assert not _internals.frame_protocol_idle(server)
+    server.receive_bytes(frame[1:])
+    assert len(list(server.received_frames())) == 1
+    assert _internals.frame_protocol_idle(server)
+    server.receive_bytes(bytes(client.send_data(b"first half", False)))
+    assert len(list(server.received_frames())) == 1
+    assert not _internals.frame_protocol_idle(server)  # a fragmented message in progress
+
 # -- the rebound functions -----------------------------------------------------------------------
 
 

@@ -43,8 +43,7 @@ The hooks and the private names each relies on:
     ``subprotocols``, ``extensions``: lists of strings or None); the enum
     ``ASGIWebsocketState`` with ``HANDSHAKE``, ``CONNECTED``, ``CLOSED`` and ``HTTPCLOSED``;
     ``send(StreamClosed(...))`` ending the HTTP/1.1 connection. From wsproto only public
-    names: ``CloseConnection`` (``code``, ``reason``), ``PerMessageDeflate.accept(offer)``,
-    ``wsproto.utilities.LocalProtocolError``.
+    names: ``CloseConnection`` (``code``, ``reason``) and ``PerMessageDeflate.accept(offer)``.
 
 :func:`abort` (stalled readers)
     Follows the app's ``send`` to the connection's TCP server: ``WSStream.send`` is
@@ -53,6 +52,26 @@ The hooks and the private names each relies on:
     whose ``transport_stream`` is one). Closing its socket abortively wakes
     ``TCPServer.protocol_send``'s shielded ``send_all`` with ``ClosedResourceError``, which
     Hypercorn handles as a closed connection.
+
+:class:`HypercornHandover` and :func:`find_handover` (the data plane's takeover)
+    From the app's ``send`` (``WSStream.app_send``): ``WSStream.send`` is
+    ``H11Protocol.stream_send`` (``hypercorn.protocol.h11.H11Protocol``; HTTP/1.1 only), whose
+    ``__self__.send`` is ``TCPServer.protocol_send``. ``TCPServer.protocol`` is re-read on every
+    read (``_read_data`` calls ``self.protocol.handle(RawData(...))`` and ``handle(Closed())``),
+    so putting the data plane there before the 101 is written routes every later read to it;
+    it must hold the ``ProtocolWrapper`` whose ``protocol`` is that ``H11Protocol``.
+    ``TCPServer.stream`` must be a plain ``trio.SocketStream`` (TLS falls back) and
+    ``TCPServer.config.read_timeout`` None (Hypercorn's per-read deadline is not reproduced).
+    ``WSStream.app_put`` is a bound ``trio.MemorySendChannel.send`` (the app's queue),
+    ``WSStream.task_group.spawn(fn)`` starts a task in the connection's task group,
+    ``WSStream.state`` (``HANDSHAKE`` before, ``CONNECTED`` after a good accept),
+    ``WSStream.closed`` (set True at the takeover: Hypercorn's WebSocket code then ignores the
+    connection and its "app finished" send is a no-op), ``WSStream.connection`` and wsproto's
+    ``Connection._proto`` (the ``FrameProtocol`` with the negotiated extensions), and trio's
+    ``SocketType._sock`` (the stdlib socket, for non-blocking ``send``/``recv``).
+    :func:`frame_protocol_idle` reads wsproto's ``FrameProtocol._frame_decoder`` (``header``,
+    ``buffer``) and ``FrameProtocol._message_decoder.opcode``: the data plane parses complete
+    frames itself only while wsproto holds nothing.
 
 :func:`is_open` and :func:`app_finished` (closing for a plain app after the drain)
     ``WSStream.state is ASGIWebsocketState.CONNECTED`` and ``WSStream.closed``; ``app_send(None)``
@@ -77,11 +96,10 @@ from typing import Any, cast
 
 import h11
 import trio
-import wsproto.utilities
 from wsproto.events import CloseConnection
 from wsproto.extensions import PerMessageDeflate
 
-from ._types import ASGIApp, Scope, Send
+from ._types import ASGIApp, Message, Scope, Send
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -102,6 +120,7 @@ else:
 
 __all__ = [
     "SUPPORTED_HYPERCORN",
+    "HypercornHandover",
     "ServedTCPServer",
     "ServedWSStream",
     "Throttle",
@@ -109,6 +128,8 @@ __all__ = [
     "adopt",
     "app_finished",
     "available",
+    "find_handover",
+    "frame_protocol_idle",
     "hypercorn_version",
     "is_open",
     "load",
@@ -175,7 +196,7 @@ def available() -> bool:
         if not _WARNED:
             _WARNED = True
             logger.warning(
-                "trio_ws.serve: %s; serving with plain hypercorn.trio.serve: client close codes, "
+                "trio_ws.serve: %s; serving with plain hypercorn.trio.serve: the data plane, client close codes, "
                 "the permessage-deflate switch, the handshake screening, the per-connection "
                 "firewall and aborting stalled connections are disabled (the drain still works)",
                 _PROBLEM,
@@ -393,26 +414,31 @@ class ServedWSStream(WSStream):
     trio_ws_refuse = ""
 
     async def handle(self, event: Any) -> None:
-        if isinstance(event, Request):
+        # Class identity, not isinstance: this runs for every frame Hypercorn reads.
+        kind = event.__class__
+        if kind is Data or kind is Body:
+            if not self.handshake.accepted:
+                # Bytes after the upgrade request, before it was answered (a body, an early
+                # frame, garbage): RFC 6455 section 4.1 lets a client send only after the 101.
+                await self.trio_ws_reject(
+                    "bytes arrived after the upgrade request, before its answer"
+                )
+                return
+        elif kind is Request:
             await self._trio_ws_request(event)
-        elif isinstance(event, (Body, Data)) and not self.handshake.accepted:
-            # Bytes after the upgrade request, before it was answered (a body, an early frame,
-            # garbage): RFC 6455 section 4.1 lets a client send only after the 101.
-            await self.trio_ws_reject("bytes arrived after the upgrade request, before its answer")
-        elif isinstance(event, StreamClosed) and self._trio_ws_open():
+            return
+        elif kind is StreamClosed and self._trio_ws_open():
             self.trio_ws_told_app = True
             peer = self.trio_ws_peer_close
-            if peer is None:
-                await super().handle(event)  # 1006: the TCP connection dropped
-            else:
+            if peer is not None:
                 # The client closed first: report its code and reason, not Hypercorn's 1006.
                 self.closed = True
                 assert self.app_put is not None
                 await self.app_put(
                     {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
                 )
-        else:
-            await super().handle(event)
+                return
+        await super().handle(event)
 
     def _trio_ws_open(self) -> bool:
         return (
@@ -441,19 +467,6 @@ class ServedWSStream(WSStream):
             # Ours to refuse; or Hypercorn refused it itself (400, 404) and would keep the
             # connection open, though its answer says "connection: close".
             await self.trio_ws_reject(self.trio_ws_refuse)
-
-    async def app_send(self, message: Any) -> None:
-        try:
-            await super().app_send(message)
-        except (h11.LocalProtocolError, wsproto.utilities.LocalProtocolError) as exc:
-            # The connection's HTTP state no longer allows this message: the connection is over.
-            throttle.warning(
-                "state:" + type(exc).__name__,
-                "closed the connection from %s: %s",
-                _peer(getattr(self, "scope", None)),
-                exc,
-            )
-            await self.trio_ws_reject("")
 
     async def _accept(self, message: Any) -> None:
         offers = self.handshake.extensions
@@ -641,3 +654,96 @@ def abort(send: Send) -> bool:
     # Hypercorn handles as a closed connection.
     sock.close()
     return True
+
+
+class HypercornHandover:
+    """One Hypercorn HTTP/1.1 WebSocket connection, as the data plane needs it.
+
+    Implements ``trio_ws._dataplane.Handover`` (see the module docstring for the names used).
+    """
+
+    __slots__ = ("forward", "stream", "tcp_server")
+
+    def __init__(self, stream: Any, tcp_server: Any) -> None:
+        self.stream = stream
+        self.tcp_server = tcp_server
+        #: Hypercorn's own ``send`` for this connection.
+        self.forward: Callable[[Message], Awaitable[None]] = stream.app_send
+
+    def can_take_over(self) -> bool:
+        return not self.stream.closed and self.stream.state is ASGIWebsocketState.HANDSHAKE
+
+    def swap_in(self, plane: Any) -> Any:
+        previous = self.tcp_server.protocol
+        self.tcp_server.protocol = plane
+        return previous
+
+    def swap_out(self, previous: Any) -> None:
+        self.tcp_server.protocol = previous
+
+    def take_over(
+        self,
+    ) -> (
+        tuple[
+            Any,
+            socket.socket,
+            Any,
+            Callable[[Callable[[], Awaitable[None]]], None],
+            Callable[[Any], bool],
+        ]
+        | None
+    ):
+        stream = self.stream
+        if stream.closed or stream.state is not ASGIWebsocketState.CONNECTED:
+            return None
+        proto = stream.connection._proto
+        # Hypercorn's WebSocket code is done with this connection: it ignores what it is
+        # handed from now on, and its "app finished" send is a no-op.
+        stream.closed = True
+        sock = self.tcp_server.stream.socket
+        return sock, sock._sock, proto, stream.task_group.spawn, frame_protocol_idle
+
+
+def frame_protocol_idle(proto: Any) -> bool:
+    """wsproto's ``FrameProtocol`` is between messages with no byte buffered.
+
+    Relies on ``FrameProtocol._frame_decoder`` (``buffer``, a ``Buffer`` with ``__len__``;
+    ``header``, None between frames) and ``FrameProtocol._message_decoder.opcode`` (None
+    between messages).
+    """
+    decoder = proto._frame_decoder
+    return (
+        decoder.header is None and not len(decoder.buffer) and proto._message_decoder.opcode is None
+    )
+
+
+def find_handover(
+    send: Send,
+) -> tuple[HypercornHandover, trio.MemorySendChannel[Any], int] | str:
+    """The handover for the connection whose ASGI ``send`` this is, or why there is none.
+
+    Returns the handover, the app's inbound channel and ``websocket_max_message_size``.
+    """
+    stream: Any = getattr(send, "__self__", None)
+    if not isinstance(stream, WSStream):
+        return "the ASGI send callable is not a Hypercorn WSStream method"
+    protocol = getattr(getattr(stream, "send", None), "__self__", None)
+    if not isinstance(protocol, H11Protocol):
+        return "not an HTTP/1.1 connection"
+    tcp_server = getattr(getattr(protocol, "send", None), "__self__", None)
+    if not isinstance(tcp_server, TCPServer):
+        return "the connection is not served by Hypercorn's trio TCPServer"
+    transport: Any = tcp_server.stream  # annotated as an SSLStream; plain TCP is a SocketStream
+    if type(transport) is not trio.SocketStream:
+        return "TLS connection"
+    if getattr(tcp_server.protocol, "protocol", None) is not protocol:
+        return "Hypercorn's protocol wrapper is not where it was expected"
+    config = tcp_server.config
+    if config.read_timeout is not None:
+        return "config.read_timeout is set"
+    inbox = getattr(stream.app_put, "__self__", None)
+    if not isinstance(inbox, trio.MemorySendChannel):
+        return "the app's inbound queue is not a trio memory channel"
+    if not isinstance(getattr(tcp_server.stream.socket, "_sock", None), socket.socket):
+        return "trio's socket has no _sock"
+    return HypercornHandover(stream, tcp_server), inbox, int(config.websocket_max_message_size)

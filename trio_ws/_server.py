@@ -16,6 +16,11 @@
   in ``websocket.disconnect`` (1005 for a close frame without a code, 1006 only when the TCP
   connection dropped).
 * **permessage-deflate** can be turned off (Hypercorn always negotiates it when offered).
+* **The data plane** (``data_plane=True``, the default). After Hypercorn's HTTP/1.1 upgrade
+  handshake and the app's accept, a plain-TCP connection is served by ``_dataplane``: its own
+  read loop and write path, server close codes the app is told about, keepalive pings with
+  pongs checked, sends that a cancellation aborts instead of blocking. TLS, HTTP/2 and plain
+  HTTP stay Hypercorn's.
 * **Bad handshakes** (items 14, 15, 17): HTTP 400 and a close for an upgrade request with a
   body, bytes before the answer or a non-ASCII list header; malformed deflate offers declined;
   repeated list headers combined; and a per-connection firewall, so no client ends the server.
@@ -41,6 +46,7 @@ from hypercorn.config import Config
 from hypercorn.typing import Framework
 
 from . import _internals
+from ._dataplane import DATAPLANE_EXTENSION, DataPlane
 from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
@@ -62,12 +68,19 @@ _UNAVAILABLE_BODY = b"server shutting down"
 class _Connection:
     """One registered app call: how to cancel it, what to tell it, how to reach its socket."""
 
-    __slots__ = ("cancel_scope", "notice", "send", "stream")
+    __slots__ = ("cancel_scope", "notice", "plane", "send", "stream")
 
-    def __init__(self, send: Send, notice: dict[str, Any] | None, stream: Any) -> None:
+    def __init__(
+        self,
+        send: Send,
+        notice: dict[str, Any] | None,
+        stream: Any,
+        plane: DataPlane | None = None,
+    ) -> None:
         self.send = send
         self.notice = notice
         self.stream = stream
+        self.plane = plane
         self.cancel_scope = trio.CancelScope()
 
 
@@ -84,8 +97,14 @@ class _Server:
         abort_stalled: bool,
         permessage_deflate: bool,
         fix_client_close_codes: bool,
+        data_plane: bool = True,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
     ) -> None:
         self.app = app
+        self.data_plane = data_plane
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.config = config
         self.drain_close_code = drain_close_code
         self.drain_seconds = drain_seconds
@@ -135,16 +154,28 @@ class _Server:
         stream = self._adopt(send)
         if stream is not None and await _internals.screen(stream, scope):
             return  # noqa: ASYNC910 - answered (400) and closed by screen(), which awaited
-        connection = _Connection(send, notice, stream)
+        plane = self._plane(send) if stream is not None and self.data_plane else None
+        if plane is not None:
+            extensions[DATAPLANE_EXTENSION] = {}
+        connection = _Connection(send, notice, stream, plane)
         self.websockets.add(connection)
         try:
             with connection.cancel_scope:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send if plane is None else plane.send)
             if connection.cancel_scope.cancelled_caught and stream is not None:
-                await self._close_after_drain(stream, send, notice)
+                if plane is not None and plane.active:
+                    await self._close_plane_after_drain(plane, notice)
+                else:
+                    await self._close_after_drain(stream, send, notice)
         finally:
             try:
-                if stream is not None:
+                if plane is not None and plane.active:
+                    plane.app_finished()
+                    # Nobody reads the app's queue any more: the reader must not wait on it.
+                    owner = getattr(receive, "__self__", None)
+                    if isinstance(owner, trio.MemoryReceiveChannel):
+                        owner.close()
+                elif stream is not None:
                     # Hypercorn's own "app finished" step (it runs it again after us, as a
                     # no-op), done while still registered: its close frame can stall too.
                     await _internals.app_finished(stream)
@@ -155,6 +186,37 @@ class _Server:
         self.websockets.discard(connection)
         if self.draining and not self.websockets:
             self.websockets_gone.set()
+
+    def _plane(self, send: Send) -> DataPlane | None:
+        """The data plane for this connection, or None (Hypercorn keeps it; logged at debug)."""
+        found = _internals.find_handover(send)
+        if isinstance(found, str):
+            logger.debug("trio_ws.serve: Hypercorn serves this WebSocket itself: %s", found)
+            return None
+        hook, inbox, max_message_size = found
+        return DataPlane(
+            hook,
+            inbox,
+            max_message_size=max_message_size,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            client_close_codes=self.fix_client_close_codes,
+        )
+
+    async def _close_plane_after_drain(self, plane: DataPlane, notice: dict[str, Any]) -> None:
+        """As :meth:`_close_after_drain`, on the data plane."""
+        if not plane.open:
+            await trio.lowlevel.checkpoint()
+            return
+        with trio.CancelScope(shield=True) as scope:
+            scope.deadline = trio.current_time() + max(self.drain_seconds, 0.1)
+            await plane.send(
+                {
+                    "type": "websocket.close",
+                    "code": notice["close_code"],
+                    "reason": notice["reason"],
+                }
+            )
 
     async def _close_after_drain(self, stream: Any, send: Send, notice: dict[str, Any]) -> None:
         """A plain app (not a session) absorbed the drain: close for it, shielded and time-boxed."""
@@ -184,7 +246,15 @@ class _Server:
     def _abort_all(self, connections: set[_Connection]) -> int:
         if not self.hooks or not self.abort_stalled:
             return 0
-        return sum(_internals.abort(connection.send) for connection in list(connections))
+        aborted = 0
+        for connection in list(connections):
+            plane = connection.plane
+            if plane is not None and plane.active:
+                plane.abort(1006, "stalled at shutdown")
+                aborted += 1
+            else:
+                aborted += _internals.abort(connection.send)
+        return aborted
 
     async def shutdown(
         self,
@@ -316,6 +386,9 @@ async def serve(
     abort_stalled: bool = True,
     permessage_deflate: bool = True,
     fix_client_close_codes: bool = True,
+    data_plane: bool = True,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve an ASGI app with Hypercorn's trio worker until cancelled; drain on the way out.
@@ -353,6 +426,12 @@ async def serve(
             always does); False refuses it (checked Hypercorn versions only).
         fix_client_close_codes: Report the client's close code and reason in
             ``websocket.disconnect`` instead of Hypercorn's 1006 (checked versions only).
+        data_plane: Serve each accepted HTTP/1.1 WebSocket over plain TCP with trio_ws's own
+            read loop and write path (docs/hypercorn.rst says which connections take which
+            path; checked Hypercorn versions only). False leaves every connection to Hypercorn.
+        ping_interval: Data plane only: seconds between keepalive pings (None: no pings).
+        ping_timeout: Data plane only: seconds to wait for a pong before the connection is
+            closed with 1011 and the app is told so (None: pongs are not checked).
         task_status: Given by ``nursery.start``; receives the list of bound URLs.
 
     Bad handshakes (an upgrade request with a body, bytes after it before the answer, a
@@ -361,7 +440,8 @@ async def serve(
     are logged on the ``trio_ws`` logger.
 
     Raises:
-        ValueError: ``drain_close_code`` cannot be sent, or ``drain_seconds`` is negative.
+        ValueError: ``drain_close_code`` cannot be sent, ``drain_seconds`` is negative, or
+            ``ping_interval``/``ping_timeout`` is neither None nor a positive number.
         TypeError: Both ``config`` and ``host``/``port`` were given; ``config`` is not a
             ``hypercorn.Config``; ``app`` does not take ``(scope, receive, send)`` (a handler
             taking one WebSocket must be wrapped with :func:`websocket_app`).
@@ -372,6 +452,9 @@ async def serve(
     validate_close(drain_close_code, DRAIN_REASON)
     if not drain_seconds >= 0 or math.isinf(drain_seconds):
         raise ValueError(f"drain_seconds must be a finite number >= 0, not {drain_seconds!r}")
+    for name, value in (("ping_interval", ping_interval), ("ping_timeout", ping_timeout)):
+        if value is not None and not 0 < value < math.inf:
+            raise ValueError(f"{name} must be None or a finite number > 0, not {value!r}")
     config = _make_config(config, host, port)
     server = _Server(
         app,
@@ -381,6 +464,9 @@ async def serve(
         abort_stalled=abort_stalled,
         permessage_deflate=permessage_deflate,
         fix_client_close_codes=fix_client_close_codes,
+        data_plane=data_plane,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     stop_hypercorn = trio.Event()
     hypercorn_done = trio.Event()
