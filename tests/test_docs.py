@@ -74,6 +74,7 @@ PENDING: dict[tuple[str, str], str] = {
     ("serving.rst", 'config.bind = ["0.0.0.0:8443"]'): (
         "hypercorn, functools, trio_ws, nursery and app are never defined (a fragment)"
     ),
+    ("serving.rst", "await ws.send_bytes(payload)"): "a fragment: ws and payload are never defined",
     ("broadcast.rst", 'hub.subscribe("room:blue"'): (
         "trio_ws is never imported; once it is, `async for message in sub` waits forever"
     ),
