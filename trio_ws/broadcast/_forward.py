@@ -36,7 +36,17 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     with trio.CancelScope() as scope:
         subscription._cancel_on_overflow.add(scope)
         try:
-            async for message in subscription:
+            backlog = subscription._backlog
+            while True:
+                if backlog:
+                    # Each send checkpoints, so a ready message needs no checkpoint of its own.
+                    subscription._received += 1
+                    message = backlog.popleft()[1]
+                else:
+                    try:
+                        message = await subscription.__anext__()
+                    except StopAsyncIteration:
+                        return
                 if isinstance(message, str):
                     await websocket.send_text(message)
                 else:
