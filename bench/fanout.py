@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -122,10 +123,8 @@ async def run_client(args: argparse.Namespace) -> dict[str, object]:
     # Warm-up: broadcaster's Redis backend subscribes in the background, so the first
     # messages may reach nobody; wait for each at most 2 s and go on.
     for _ in range(args.warmup):
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(publish(), 2)
-        except asyncio.TimeoutError:
-            pass
     done.clear()
     record[0] = True
     start = meter.snap()

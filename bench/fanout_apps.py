@@ -23,7 +23,7 @@ URL = os.environ.get("FANOUT_URL") or None
 BACKLOG = 100_000  # large enough that no message is dropped in the benchmark
 
 
-def trio_app() -> Any:
+def trio_app(mode: str = MODE, url: str | None = URL) -> Any:
     import trio_ws
     from trio_ws import Router, WebSocket, WebSocketRoute
     from trio_ws.broadcast import forward
@@ -32,12 +32,12 @@ def trio_app() -> Any:
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
-        async with trio_ws.open_broadcast(URL) as hub:
+        async with trio_ws.open_broadcast(url) as hub:
             yield {"hub": hub}
 
     async def sub(ws: WebSocket) -> None:
         await ws.accept()
-        if MODE == "direct":
+        if mode == "direct":
             sessions.add(ws)
             try:
                 await ws.send_text("ready")
@@ -54,7 +54,7 @@ def trio_app() -> Any:
         await ws.accept()
         hub = ws.state.hub
         async for text in ws.iter_text():
-            if MODE == "direct":
+            if mode == "direct":
                 for session in list(sessions):
                     await session.send_text(text)
             else:
