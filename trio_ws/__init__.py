@@ -39,8 +39,9 @@ from ._routing import (
     WebSocketRoute as WebSocketRoute,
 )
 from ._server import serve as serve
+from ._session import SessionStatistics as SessionStatistics
 from ._state import WebSocketState as WebSocketState
-from ._websocket import SessionStatistics as SessionStatistics, WebSocket as WebSocket
+from ._websocket import WebSocket as WebSocket
 from .broadcast import open_broadcast as open_broadcast
 
 __version__ = "0.1.0.dev0"

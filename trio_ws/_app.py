@@ -8,6 +8,7 @@ from typing import Any
 from ._responses import PlainTextResponse
 from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import WebSocket
+from ._worker import NEEDS_TRIO, in_trio, require_trio
 
 __all__ = ["websocket_app"]
 
@@ -16,10 +17,17 @@ Handler = Callable[[WebSocket], Awaitable[None]]
 _NOT_FOUND = PlainTextResponse("Not Found", status_code=404)
 
 
+async def _unused(*args: Any) -> Any:  # pragma: no cover - never called
+    raise AssertionError("only used to check the options")
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if not in_trio():  # the server does not start, and says why
+                await send({"type": "lifespan.startup.failed", "message": NEEDS_TRIO})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
@@ -36,10 +44,16 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
     Args:
         handler: ``async def handler(ws: WebSocket) -> None``.
         **options: Keyword options for :class:`WebSocket` (``max_queued_messages``,
-            ``close_timeout``, ``shutdown_close_code``, ``shield_sends``).
+            ``on_inbox_full``, ``inbox_full_timeout``, ``max_message_size``,
+            ``close_on_invalid_json``, ``close_timeout``, ``send_timeout``,
+            ``shutdown_close_code``, ``shield_sends``).
 
     Returns:
         An ASGI 3 application.
+
+    Raises:
+        TypeError: ``handler`` is not callable, or an option has the wrong type.
+        ValueError: An option is out of range.
 
     Example::
 
@@ -52,10 +66,13 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
     """
     if not callable(handler):
         raise TypeError(f"handler must be an async callable taking a WebSocket, not {handler!r}")
+    # Fail now, where the app is built, rather than at the first connection.
+    WebSocket({"type": "websocket"}, _unused, _unused, **options)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type == "websocket":
+            require_trio()
             async with WebSocket(scope, receive, send, **options) as websocket:
                 await handler(websocket)
         elif scope_type == "lifespan":

@@ -46,12 +46,14 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._checks import check_callable, check_str, check_strings
 from ._datastructures import Headers, URLPath
 from ._origins import AllowedOrigins, OriginPolicy
 from ._request import Request
 from ._responses import PlainTextResponse
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from ._websocket import WebSocket
+from ._worker import NEEDS_TRIO, in_trio
 
 __all__ = [
     "BaseRoute",
@@ -322,6 +324,10 @@ class Route(BaseRoute):
         methods: Collection[str] | None = None,
         name: str | None = None,
     ) -> None:
+        check_str("path", path)
+        check_callable("endpoint", endpoint, "an async function or an ASGI application")
+        check_strings("methods", methods, optional=True)
+        check_str("name", name, optional=True)
         if not path.startswith("/"):
             raise ValueError(f"a route path must start with '/', not {path!r}")
         self.path = path
@@ -413,6 +419,9 @@ class WebSocketRoute(BaseRoute):
         allow_missing_origin: bool = True,
         **session_options: Any,
     ) -> None:
+        check_str("path", path)
+        check_callable("endpoint", endpoint, "an async function or an ASGI application")
+        check_str("name", name, optional=True)
         if not path.startswith("/"):
             raise ValueError(f"a route path must start with '/', not {path!r}")
         self.path = path
@@ -498,6 +507,10 @@ class Mount(BaseRoute):
         routes: Sequence[BaseRoute] | None = None,
         name: str | None = None,
     ) -> None:
+        check_str("path", path)
+        check_str("name", name, optional=True)
+        if app is not None:
+            check_callable("app", app, "an ASGI application")
         if path and not path.startswith("/"):
             raise ValueError(f"a mount path must be '' or start with '/', not {path!r}")
         if (app is None) == (routes is None):
@@ -604,7 +617,19 @@ class Router:
         *,
         default: ASGIApp | None = None,
     ) -> None:
+        if isinstance(routes, BaseRoute):
+            raise TypeError("routes must be a list of routes, not a single route: [route]")
         self.routes: list[BaseRoute] = [] if routes is None else list(routes)
+        for route in self.routes:
+            if not isinstance(route, BaseRoute):
+                raise TypeError(
+                    f"routes must hold Route, WebSocketRoute or Mount objects, not "
+                    f"{type(route).__name__} ({route!r:.40})"
+                )
+        if lifespan is not None:
+            check_callable("lifespan", lifespan, "a function returning an async context manager")
+        if default is not None:
+            check_callable("default", default, "an ASGI application")
         self.lifespan_context = lifespan
         self.default: ASGIApp = _not_found if default is None else default
 
@@ -661,6 +686,9 @@ class Router:
         message = await receive()
         if message["type"] != "lifespan.startup":
             raise RuntimeError(f"expected lifespan.startup, got {message['type']!r}")
+        if not in_trio():  # the server does not start, and says why
+            await send({"type": "lifespan.startup.failed", "message": NEEDS_TRIO})
+            return
         if self.lifespan_context is None:
             await send({"type": "lifespan.startup.complete"})
             await _expect_shutdown(receive)

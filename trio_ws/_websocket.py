@@ -1,125 +1,40 @@
-"""The WebSocket connection: Starlette's API, plain or as a nursery-scoped session.
+"""The WebSocket connection: Starlette's API, used plainly or as a nursery-scoped session.
 
 Used plainly, :class:`WebSocket` is a thin layer over the ASGI ``receive`` and ``send``
-callables with Starlette's state machine, helpers and errors, and nothing else.
+callables with Starlette's state machine, helpers and errors, and nothing else: this module.
 
-Entered as a session (``async with websocket:``), the connection owns a nursery and takes
-over the receive side:
-
-* Only one task at a time calls the server's ``receive`` (the *reader*). When the server's
-  ``receive`` is a trio memory channel (Hypercorn's trio worker, :mod:`trio_ws.testing`),
-  a task inside ``receive_*`` reads it directly: no extra task hop on the hot path. Otherwise,
-  or while somebody waits for the disconnect, a *pump* task reads and queues messages in a
-  bounded inbox that receivers take from.
-* The disconnect never waits behind data: whoever reads it records the code and reason, marks
-  the client side finished, wakes waiters and cancels :meth:`WebSocket.cancel_on_disconnect`
-  scopes. Messages queued before it are still delivered first.
-* Before each send, pending messages are moved from the server's channel into the inbox without
-  blocking, so a send-only handler learns of the disconnect on its next send.
-* Leaving the session closes the connection with the code its exit path calls for (see
-  :meth:`WebSocket.__aexit__`).
+Entered as a session (``async with websocket:``), the same object owns a nursery for the
+connection; that machinery lives in its base classes: :class:`trio_ws._session.SessionCore`
+(the reader role, the inbox and the send gate) and :class:`trio_ws._session_scope.SessionScope`
+(entering, the exit table, helper tasks, statistics).
+``receive`` and the data sends below hand over to it once the session is entered.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import sys
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from collections.abc import AsyncIterator, Iterable
+from typing import Any, cast
 
 import trio
 
-from ._exceptions import (
-    WebSocketDisconnect,
-    WebSocketDisconnected,
-    WebSocketException,
-    WebSocketMessageTypeError,
-)
-from ._http import HTTPConnection, StateT
-from ._state import (
-    WebSocketState,
-    application_transition,
-    check_receive_allowed,
-    client_transition,
-    validate_accept,
-    validate_close,
-)
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketMessageTypeError
+from ._http import StateT
+from ._session import _COUNTS_SCHEDULE_POINTS
+from ._session_scope import SessionScope
+from ._state import WebSocketState, check_receive_allowed, client_transition
+from ._types import ASGIApp, Message, Receive
 
-if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
-__all__ = ["SessionStatistics", "WebSocket"]
+__all__ = ["WebSocket"]
 
 _CONNECTING = WebSocketState.CONNECTING
 _CONNECTED = WebSocketState.CONNECTED
 _DISCONNECTED = WebSocketState.DISCONNECTED
-_RESPONSE = WebSocketState.RESPONSE
-
-_NORMAL_ENDS = (WebSocketDisconnect, WebSocketException)
-# Cancelled from outside, the closing handshake waits only while messages keep coming this often.
-_QUIET_LIMIT = 0.2
-#: The scope extension through which a server asks the sessions it cancels to close with its
-#: own code: ``scope["extensions"][SHUTDOWN_EXTENSION] = {"close_code": 1001, "reason": ...}``.
-SHUTDOWN_EXTENSION = "trio_ws.shutdown"
-_OVERFLOW_REASON = "too many unread messages"
 _NOT_ACCEPTED = 'WebSocket is not connected. Need to call "accept" first.'
 _BAD_MODE = 'The "mode" argument should be "text" or "binary".'
 
 
-@dataclass(frozen=True)
-class SessionStatistics:
-    """A snapshot of a session's counters, from :meth:`WebSocket.statistics`.
-
-    Attributes:
-        messages_received: Data messages taken from the server.
-        bytes_received: Their payload size (text counted in UTF-8).
-        messages_sent: Data messages handed to the server.
-        bytes_sent: Their payload size (text counted in UTF-8).
-        queued_in: Messages read from the server and waiting in the inbox.
-        max_queued_in: The inbox limit (``max_queued_messages``).
-        sending: Sends currently inside the server's ``send``.
-        receivers_waiting: Tasks waiting inside ``receive_*`` for someone else to read.
-        pump_running: Whether the pump task reads on the session's behalf.
-        helper_tasks: Tasks in the session's nursery, the pump included.
-        close_code: See :attr:`WebSocket.close_code`.
-        closed_by: See :attr:`WebSocket.closed_by`.
-    """
-
-    messages_received: int
-    bytes_received: int
-    messages_sent: int
-    bytes_sent: int
-    queued_in: int
-    max_queued_in: int
-    sending: int
-    receivers_waiting: int
-    pump_running: bool
-    helper_tasks: int
-    close_code: int | None
-    closed_by: Literal["client", "application"] | None
-
-
-def _utf8_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode())
-
-
-def _offers_compression(scope: Scope) -> bool:
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"sec-websocket-extensions" and b"permessage-deflate" in value.lower():
-            return True
-    return False
-
-
-class WebSocket(HTTPConnection[StateT]):
+class WebSocket(SessionScope[StateT]):
     """A WebSocket connection with Starlette's API.
 
     Plain use behaves exactly like ``starlette.websockets.WebSocket``. ``async with websocket:``
@@ -131,12 +46,20 @@ class WebSocket(HTTPConnection[StateT]):
         send: The ASGI ``send`` callable.
         max_queued_messages: Session only: how many messages read ahead from the server (to
             watch for the disconnect) the inbox holds for receivers.
-        on_inbox_full: Session only: what happens when the client sends more than that while
-            nobody receives. ``"close"`` (the default) closes the connection with 1008 and the
-            application sees a disconnect with that code, so the server's queue keeps draining
-            and the client's own disconnect can never hide behind unread data. ``"block"``
-            stops reading instead (backpressure): kind to slow readers, but until the
-            application reads again it cannot learn that the client left.
+            The session reads ahead only to find a disconnect hidden behind unread data (see
+            :doc:`/cancellation`); when the inbox is full it stops reading ahead and the client
+            is slowed by TCP backpressure.
+        on_inbox_full: Session only: what happens when the inbox stays full. ``"close"`` (the
+            default): if no task takes a message from the full inbox for
+            ``inbox_full_timeout`` seconds while the client keeps sending, the connection is
+            closed with 1008 ("too many unread messages") and the application sees a
+            disconnect with that code, so the server's queue keeps draining and the client's
+            disconnect cannot hide for longer than that. ``"block"``: never close; until the
+            application reads again it may not learn that a chatty client left.
+        inbox_full_timeout: Session only: seconds (> 0) that the inbox may stay full, with
+            nobody receiving, before ``on_inbox_full="close"`` closes. An application that
+            takes a message at least this often is never closed for overflow, however fast
+            the client pipelines.
         max_message_size: Session only: the largest message, in bytes (text counted in
             UTF-8), the application accepts; a larger one closes the connection with 1009 and
             the application sees a disconnect with that code. ``None``: the server's limit only
@@ -146,122 +69,43 @@ class WebSocket(HTTPConnection[StateT]):
             :class:`WebSocketDisconnect` instead of :class:`json.JSONDecodeError`.
         close_timeout: Session only: seconds that closing on exit may take, the client's
             closing handshake included.
+        send_timeout: Session only: seconds a data send may take, or ``None`` (no limit). A
+            send that takes longer ends the connection: the session closes it with 1011 ("send
+            timed out") and the send raises :class:`WebSocketDisconnect` with that code. Under
+            ``trio_ws.serve``'s data plane the write is cancelled and the connection aborted;
+            under plain Hypercorn, whose socket writes cannot be cancelled, it only bounds the
+            wait for Hypercorn's send lock.
         shutdown_close_code: Session only: the close code sent when the session is cancelled
             from outside (server shutdown, an application timeout).
         shield_sends: Session only: run each server ``send`` shielded from cancellation.
             ``None`` (the default) shields when the client offered permessage-deflate, where
             a frame dropped after compression would corrupt the stream; without compression an
             interrupted send drops the whole frame, which is already safe, and shielding would
-            cost about 5 us per message.
+            cost about 5 us per message. Connections on ``trio_ws.serve``'s data plane are
+            never shielded: there a frame is compressed only when it is certain to be written.
 
     Attributes:
         client_state (WebSocketState): What the client has done, as seen through ``receive``.
         application_state (WebSocketState): What the application has done, as seen through
             ``send``.
         close_code (int | None): The close code: the one the application sent, or the
-            client's if it closed first; ``None`` while open.
+            client's (or the server's) if it closed first; ``None`` while open.
         close_reason (str): The reason that goes with :attr:`close_code`.
-        closed_by (str | None): Who closed first: ``"application"``, ``"client"``, or
-            ``None`` while open.
+        closed_by (str | None): Who closed first: ``"application"``, ``"client"``,
+            ``"server"`` (the server ended the connection itself: a protocol error 1002,
+            invalid UTF-8 1007, a message over its size limit 1009, a missed pong; reported
+            by ``trio_ws.serve``), or ``None`` while open.
 
     Raises:
-        ValueError: The scope is not a WebSocket scope.
+        ValueError: The scope is not a WebSocket scope, or an option is out of range.
+        TypeError: ``receive`` or ``send`` is not callable, or an option has the wrong type.
     """
 
-    # Slots keep a connection small (an instance dict of this many keys costs ~800 bytes);
-    # HTTPConnection's own attributes (the scope and its cached views) stay in __dict__.
-    __slots__ = (
-        "_accepted",
-        "_block_when_full",
-        "_bytes_in",
-        "_bytes_out",
-        "_close_on_invalid_json",
-        "_close_timeout",
-        "_disconnect",
-        "_disconnect_scopes",
-        "_disconnected",
-        "_inbox",
-        "_max_queued",
-        "_max_size",
-        "_messages_in",
-        "_messages_out",
-        "_nowait",
-        "_nursery",
-        "_nursery_manager",
-        "_pump_running",
-        "_reading",
-        "_receive",
-        "_send",
-        "_sending",
-        "_server_queue",
-        "_shield",
-        "_shield_option",
-        "_shutdown_code",
-        "_waiters",
-        "application_state",
-        "client_state",
-        "close_code",
-        "close_reason",
-        "closed_by",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        *,
-        max_queued_messages: int = 32,
-        on_inbox_full: Literal["close", "block"] = "close",
-        max_message_size: int | None = None,
-        close_on_invalid_json: bool = False,
-        close_timeout: float = 2.0,
-        shutdown_close_code: int = 1012,
-        shield_sends: bool | None = None,
-    ) -> None:
-        if scope.get("type") != "websocket":
-            raise ValueError(
-                f"WebSocket needs a scope of type 'websocket', not {scope.get('type')!r}"
-            )
-        super().__init__(scope)
-        if max_queued_messages < 1:
-            raise ValueError(f"max_queued_messages must be at least 1, not {max_queued_messages}")
-        validate_close(shutdown_close_code, None)
-        self._receive = receive
-        self._send = send
-        self.client_state: WebSocketState = _CONNECTING
-        self.application_state: WebSocketState = _CONNECTING
-        self.close_code: int | None = None
-        self.close_reason: str = ""
-        self.closed_by: Literal["client", "application"] | None = None
-        if on_inbox_full not in ("close", "block"):
-            raise ValueError(f'on_inbox_full must be "close" or "block", not {on_inbox_full!r}')
-        self._max_queued = max_queued_messages
-        if max_message_size is not None and max_message_size < 0:
-            raise ValueError(f"max_message_size must not be negative, not {max_message_size}")
-        self._max_size: float = math.inf if max_message_size is None else max_message_size
-        self._close_on_invalid_json = close_on_invalid_json
-        self._block_when_full = on_inbox_full == "block"
-        self._close_timeout = close_timeout
-        self._shutdown_code = shutdown_close_code
-        self._shield_option = shield_sends
-        # Session state; _nursery is None until the session is entered, and the inbox is
-        # created when a message first has to wait in it (an idle session stays small).
-        self._inbox: deque[Message] | None = None
-        self._nursery: trio.Nursery | None = None
-        self._nursery_manager: Any = None
-        self._nowait: Callable[[], Message] | None = None
-        self._server_queue: Any = None  # the trio channel's state, to peek at its buffer
-        self._shield = True
-        self._reading = False
-        self._waiters: trio.lowlevel.ParkingLot | None = None
-        self._disconnect: Message | None = None
-        self._disconnected: trio.Event | None = None
-        self._disconnect_scopes: set[trio.CancelScope] | None = None
-        self._pump_running = False
-        self._accepted = False
-        self._sending = 0
-        self._messages_in = self._bytes_in = self._messages_out = self._bytes_out = 0
+    # Declared again here, where plain mode assigns them (pyright: one declared type).
+    client_state: WebSocketState
+    application_state: WebSocketState
 
     # ------------------------------------------------------------------ receiving
 
@@ -275,175 +119,21 @@ class WebSocket(HTTPConnection[StateT]):
             WebSocketDisconnected: Plain use only: the disconnect was already received.
             RuntimeError: The server sent a message the current state does not allow.
         """
-        if self._nursery is None:
-            state = self.client_state
-            if state is not _CONNECTED:
-                check_receive_allowed(state)
+        if self._nursery is not None:
+            return await self._session_receive()
+        state = self.client_state
+        if state is not _CONNECTED:
+            check_receive_allowed(state)
+        if self._receive_checkpoints:
             message = await self._receive()
-            message_type = message["type"]
-            if state is not _CONNECTED or message_type != "websocket.receive":
-                self.client_state = client_transition(state, message_type)
-                if message_type == "websocket.disconnect":
-                    self._record_disconnect(message)
-            return message
-        while True:
-            inbox = self._inbox
-            if inbox:
-                await trio.lowlevel.checkpoint_if_cancelled()
-                message = inbox.popleft()
-                self._wake()  # the pump may wait for room
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return message
-            if self._disconnect is not None:
-                await trio.lowlevel.checkpoint()
-                return self._disconnect
-            if not self._reading and self._nowait is not None:
-                # Fast path: read the server's channel ourselves; a trio channel's receive
-                # loses nothing when cancelled.
-                self._reading = True
-                try:
-                    message = await self._receive()
-                finally:
-                    self._reading = False
-                    if self._waiters:
-                        self._waiters.unpark_all()
-                if message["type"] == "websocket.receive" and self.client_state is _CONNECTED:
-                    # The hot path, inlined from _incoming.
-                    self._messages_in += 1
-                    text = message.get("text")
-                    if text is None:
-                        size = len(message["bytes"])
-                    else:
-                        size = len(text) if text.isascii() else len(text.encode())
-                    self._bytes_in += size
-                    if size <= self._max_size:
-                        return message
-                    self._too_big(size)
-                else:
-                    self._incoming(message)
-                return message if self._disconnect is None else self._disconnect
-            await self._wait_for_change()
-
-    def _record_disconnect(self, message: Message) -> None:
-        if self.closed_by is None:
-            self.closed_by = "client"
-            self.close_code = message.get("code", 1005)
-            self.close_reason = message.get("reason") or ""
-
-    def _incoming(self, message: Message) -> bool:
-        """Apply a message just read from the server; return whether it is data for a receiver."""
+        else:
+            message = await _checkpointed(self._receive)
         message_type = message["type"]
-        if message_type != "websocket.receive" or self.client_state is not _CONNECTED:
-            self.client_state = client_transition(self.client_state, message_type)
-        if message_type == "websocket.receive":
-            self._messages_in += 1
-            text = message.get("text")
-            size = len(message["bytes"]) if text is None else _utf8_size(text)
-            self._bytes_in += size
-            if size > self._max_size:
-                self._too_big(size)
-                return False
-            return True
-        if message_type == "websocket.disconnect":
-            self._on_disconnect(message)
-            return False
-        return True  # websocket.connect
-
-    def _on_disconnect(self, message: Message) -> None:
-        if self._disconnect is not None:
-            return  # the client's reply after an overflow close: the app already knows
-        self._disconnect = message
-        self._record_disconnect(message)
-        if self._disconnected is not None:
-            self._disconnected.set()
-        if self._disconnect_scopes:
-            for scope in self._disconnect_scopes:
-                scope.cancel()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiters:
-            self._waiters.unpark_all()
-
-    async def _wait_for_change(self) -> None:
-        """Park until a message is queued, the reader role is free, or the client left."""
-        if self._waiters is None:
-            self._waiters = trio.lowlevel.ParkingLot()
-        await self._waiters.park()
-
-    async def _pump(self) -> None:
-        inbox = self._get_inbox()
-        await trio.lowlevel.checkpoint()
-        try:
-            while self._disconnect is None:
-                if self._reading or (self._block_when_full and len(inbox) >= self._max_queued):
-                    await self._wait_for_change()
-                    continue
-                self._reading = True
-                try:
-                    message = await self._receive()
-                finally:
-                    self._reading = False
-                if self._incoming(message):
-                    self._queue(message)
-                self._wake()
-        finally:
-            self._pump_running = False
-
-    def _queue(self, message: Message) -> bool:
-        """Put a data message in the inbox; return whether another may follow it."""
-        inbox = self._get_inbox()
-        if len(inbox) >= self._max_queued:
-            # Only reached with on_inbox_full="close": the client sent more than the inbox
-            # holds while nobody received.
-            self._end_conversation(1008, _OVERFLOW_REASON)
-            return False
-        inbox.append(message)
-        self._wake()
-        return not self._block_when_full or len(inbox) < self._max_queued
-
-    def _end_conversation(self, code: int, reason: str) -> None:
-        """Close on the application's behalf (inbox overflow, oversize message, bad JSON).
-
-        The application sees a disconnect with ``code`` at once (after the messages already
-        queued); a helper task sends the close frame and discards what the client still sends,
-        until its side of the closing handshake, so the server's queue keeps draining.
-        """
-        if self._disconnect is not None or self.application_state is not _CONNECTED:
-            # Already over: the client left or the application closed, and what still comes
-            # in (while closing, or after an earlier end) is being discarded anyway.
-            return
-        close = {"type": "websocket.close", "code": code, "reason": reason}
-        self._note_close(close)
-        self._on_disconnect({**close, "type": "websocket.disconnect"})
-        cast(trio.Nursery, self._nursery).start_soon(self._close_on_behalf, close)
-
-    async def _close_on_behalf(self, close: Message) -> None:  # noqa: ASYNC910
-        # Shielded on purpose: the close must go out even as the session ends.
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self._close_timeout
-            with contextlib.suppress(OSError):
-                await self._send(close)
-            while self.client_state is not _DISCONNECTED:
-                self._incoming(await self._receive())
-
-    def _too_big(self, size: int) -> None:
-        self._end_conversation(1009, f"message of {size} bytes exceeds {self._max_size}")
-
-    def _get_inbox(self) -> deque[Message]:
-        if self._inbox is None:
-            self._inbox = deque()
-        return self._inbox
-
-    def _drain_nowait(self, message: Message) -> None:
-        """Queue ``message`` and whatever else the server already has, without blocking."""
-        receive_nowait = self._nowait
-        assert receive_nowait is not None
-        while self._incoming(message) and self._queue(message):
-            try:
-                message = receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return
+        if state is not _CONNECTED or message_type != "websocket.receive":
+            self.client_state = client_transition(state, message_type)
+            if message_type == "websocket.disconnect":
+                self._record_disconnect(message)
+        return message
 
     def _raise_on_disconnect(self, message: Message) -> None:
         if message["type"] == "websocket.disconnect":
@@ -503,7 +193,18 @@ class WebSocket(HTTPConnection[StateT]):
             raise WebSocketDisconnected(_NOT_ACCEPTED)
         message = await self.receive()
         self._raise_on_disconnect(message)
-        text = message["text"] if mode == "text" else message["bytes"].decode("utf-8")
+        # A key present with None means absent (Hypercorn sends both keys, one of them None).
+        if mode == "text":
+            text = message.get("text")
+            if text is None:
+                data = message.get("bytes") or b""
+                raise WebSocketMessageTypeError("text", "binary", len(data), "receive_json")
+        else:
+            data = message.get("bytes")
+            if data is None:
+                size = len(message.get("text") or "")
+                raise WebSocketMessageTypeError("bytes", "text", size, "receive_json")
+            text = bytes(data).decode("utf-8")
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
@@ -564,6 +265,8 @@ class WebSocket(HTTPConnection[StateT]):
         state = self.application_state
         if state is not _CONNECTED or message["type"] != "websocket.send":
             self.application_state = self._transition(state, message)
+        task = trio.lowlevel.current_task()
+        points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
         if state is _CONNECTED:
             try:
                 await self._send(message)
@@ -572,84 +275,10 @@ class WebSocket(HTTPConnection[StateT]):
                 raise WebSocketDisconnect(code=1006)  # noqa: B904 (Starlette keeps the context)
         else:
             await self._send(message)
-
-    def _transition(self, state: WebSocketState, message: Message) -> WebSocketState:
-        """Check a non-data send against the state machine and note what it means."""
-        new_state = application_transition(state, message)
-        message_type = message["type"]
-        if message_type == "websocket.close":
-            self._note_close(message)
-        elif message_type == "websocket.accept":
-            self._accepted = True
-        return new_state
-
-    def _note_close(self, message: Message) -> None:
-        if self.closed_by is None:
-            self.closed_by = "application"
-            self.close_code = message.get("code", 1000)
-            self.close_reason = message.get("reason") or ""
-
-    async def _session_send(self, message: Message) -> None:
-        message_type = message["type"]
-        if message_type == "websocket.send":
-            receive_nowait = self._nowait
-            queue = self._server_queue
-            if (
-                self._disconnect is None
-                and receive_nowait is not None
-                and not self._reading
-                and (queue is None or queue.data or queue.send_tasks)
-                and not (self._block_when_full and len(self._inbox or ()) >= self._max_queued)
-            ):
-                # Whatever the server has queued, its disconnect included, goes to the inbox.
-                try:
-                    pending = receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    pass
-                else:
-                    self._drain_nowait(pending)
-            if self._disconnect is not None and self.application_state is _CONNECTED:
-                await trio.lowlevel.checkpoint()
-                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
-            if self.application_state is not _CONNECTED:
-                # Let the state machine raise Starlette's error.
-                application_transition(self.application_state, message)
-            self._sending += 1
-            try:
-                if self._shield:
-                    with trio.CancelScope(shield=True):
-                        await self._send(message)
-                else:
-                    await self._send(message)
-            except OSError:
-                raise WebSocketDisconnect(code=1006)  # noqa: B904 (as in plain mode)
-            finally:
-                self._sending -= 1
-            self._messages_out += 1
-            text = message.get("text")
-            if text is None:
-                self._bytes_out += len(message["bytes"])
-            else:
-                self._bytes_out += len(text) if text.isascii() else len(text.encode())
-            return
-        state = self.application_state
-        if message_type == "websocket.close":
-            if state is _DISCONNECTED or (state is _CONNECTED and self._disconnect is not None):
-                await trio.lowlevel.checkpoint()
-                return  # closing twice, or after the client left, is a no-op in a session
-            validate_close(message.get("code", 1000), message.get("reason"))
-        elif message_type == "websocket.accept":
-            validate_accept(
-                self.scope.get("subprotocols", ()),
-                message.get("subprotocol"),
-                message.get("headers") or (),
-            )
-        self.application_state = self._transition(state, message)
-        try:
-            with trio.CancelScope(shield=True):
-                await self._send(message)
-        except OSError:
-            raise WebSocketDisconnect(code=1006)  # noqa: B904 (as in plain mode)
+        if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+            # The server returned without yielding (Hypercorn does once the client's close is
+            # processed): a checkpoint, so that a send loop cannot starve the server's reader.
+            await trio.lowlevel.checkpoint()
 
     async def accept(
         self,
@@ -675,14 +304,25 @@ class WebSocket(HTTPConnection[StateT]):
         )
 
     async def send_text(self, data: str) -> None:
-        """Send a text message."""
-        message = {"type": "websocket.send", "text": data}
-        await (self.send(message) if self._nursery is None else self._session_send(message))
+        """Send a text message.
+
+        Raises:
+            TypeError: ``data`` is not a :class:`str`.
+        """
+        if data.__class__ is not str and not isinstance(data, str):
+            raise TypeError(_wrong_data("send_text", "str", data))
+        await self.send({"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        message = {"type": "websocket.send", "bytes": data}
-        await (self.send(message) if self._nursery is None else self._session_send(message))
+        """Send a binary message.
+
+        Raises:
+            TypeError: ``data`` is not bytes-like (:class:`bytes`, :class:`bytearray` or
+                :class:`memoryview`).
+        """
+        if data.__class__ is not bytes and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(_wrong_data("send_bytes", "bytes", data))
+        await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Encode ``data`` as compact JSON (non-ASCII kept as is) and send it.
@@ -763,222 +403,25 @@ class WebSocket(HTTPConnection[StateT]):
                 "The server doesn't support the Websocket Denial Response extension."
             )
 
-    # ------------------------------------------------------------------ session
 
-    async def __aenter__(self) -> Self:
-        """Enter the session: open the connection's nursery and take over receiving."""
-        if self._nursery_manager is not None:
-            raise RuntimeError("this WebSocket session was already entered")
-        owner = getattr(self._receive, "__self__", None)
-        if isinstance(owner, trio.MemoryReceiveChannel) and (
-            getattr(self._receive, "__func__", None) is trio.MemoryReceiveChannel.receive
-        ):
-            self._nowait = owner.receive_nowait
-            # Peeking at the channel's buffer saves a raised WouldBlock on every send (about 2%
-            # of an echo's instructions). The attributes are trio's own, unchanged since trio
-            # 0.11; where they are missing, the probe raises and catches instead.
-            state = getattr(owner, "_state", None)
-            if isinstance(getattr(state, "data", None), deque) and hasattr(state, "send_tasks"):
-                self._server_queue = state
-        option = self._shield_option
-        self._shield = _offers_compression(self.scope) if option is None else option
-        self._nursery_manager = trio.open_nursery()
-        self._nursery = await self._nursery_manager.__aenter__()
-        if self.client_state is _DISCONNECTED:
-            self._disconnect = {"type": "websocket.disconnect", "code": self.close_code or 1005}
-        elif self._nowait is None:
-            # The server's receive may not be cancel-safe: only the pump calls it.
-            self._start_pump()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        """Leave the session: stop helper tasks, then close with the exit path's code.
-
-        ======================================  ==========================================
-        how the body ended                      what the client sees, what propagates
-        ======================================  ==========================================
-        returned (after accept)                 close 1000
-        returned before accept                  denial (HTTP 403)
-        :class:`WebSocketDisconnect`            nothing to send; suppressed
-        :class:`WebSocketException`             close with its code and reason; suppressed
-        any other exception (body or helper)    close 1011; the exception propagates
-        cancelled from outside                  close ``shutdown_close_code`` (1012); the
-                                                cancellation propagates
-        ======================================  ==========================================
-
-        Closing is shielded and time-boxed by ``close_timeout``, and waits for the client's
-        closing handshake so the server's queue never fills up behind a finished handler.
-        """
-        nursery = cast(trio.Nursery, self._nursery)
-        nursery.cancel_scope.cancel()
-        helper_errors: BaseExceptionGroup[BaseException] | None = None
-        try:
-            await self._nursery_manager.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            _, helper_errors = group.split(
-                lambda e: e is exc or isinstance(e, (WebSocketDisconnect, trio.Cancelled))
-            )
-        # Outside the nursery now: an enclosing scope that is still cancelled means the
-        # cancellation came from outside; otherwise our nursery cancelled the body because
-        # a helper task ended with an error or a disconnect.
-        cancelled = isinstance(exc, trio.Cancelled)
-        from_outside = cancelled and trio.current_effective_deadline() == -math.inf
-        closing: WebSocketException | None = None
-        if helper_errors is not None:
-            closing_group, helper_errors = helper_errors.split(WebSocketException)
-            if closing_group is not None:
-                closing = cast(WebSocketException, _first_leaf(closing_group))
-        if isinstance(exc, WebSocketException):
-            closing = exc
-        ends_normally = exc is None or cancelled or isinstance(exc, _NORMAL_ENDS)
-        if from_outside:
-            # A server that drains its sessions (trio_ws.serve) says which code to send.
-            notice = self.scope.get("extensions", {}).get(SHUTDOWN_EXTENSION) or {}
-            code = notice.get("close_code") or self._shutdown_code
-            reason = notice.get("reason", "") if notice.get("close_code") else ""
-        elif helper_errors is not None or not ends_normally:
-            code, reason = 1011, ""
-        elif closing is not None:
-            code, reason = closing.code, closing.reason
-        else:
-            code, reason = 1000, ""
-        await self._close_for_exit(code, reason, quiet_limit=_QUIET_LIMIT if from_outside else None)
-        if helper_errors is not None:
-            if ends_normally and not from_outside:
-                raise helper_errors
-            assert exc is not None
-            raise BaseExceptionGroup("WebSocket session failed", [exc, *helper_errors.exceptions])
-        if from_outside:
-            return False
-        return ends_normally
-
-    async def _close_for_exit(  # noqa: ASYNC910
-        self, code: int, reason: str, *, quiet_limit: float | None
-    ) -> None:
-        # Shielded on purpose: it must run when cancelled. __aexit__ checkpointed before it.
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self._close_timeout
-            if self._disconnect is None:
-                message: Message | None = None
-                if self.application_state is _CONNECTING:
-                    # A denial: servers answer a close before accept with HTTP 403.
-                    message = {"type": "websocket.close", "code": 1000, "reason": ""}
-                elif self.application_state is _CONNECTED:
-                    try:
-                        validate_close(code, reason)
-                    except ValueError:  # a WebSocketException with an unsendable code
-                        code, reason = 1011, ""
-                    message = {"type": "websocket.close", "code": code, "reason": reason}
-                if message is not None:
-                    self._note_close(message)
-                    self.application_state = _DISCONNECTED
-                    with contextlib.suppress(OSError):
-                        await self._send(message)
-                # Wait for the client's half of the closing handshake, so the server's queue
-                # never fills up behind a finished handler (Hypercorn's would wedge). When
-                # cancelled from outside, stop as soon as the server goes quiet: a server that
-                # is shutting down has stopped reading, and nothing more will come.
-                while self._accepted and self._disconnect is None:
-                    with trio.move_on_after(
-                        math.inf if quiet_limit is None else quiet_limit
-                    ) as quiet:
-                        incoming = await self._receive()
-                    if quiet.cancelled_caught:
-                        break
-                    self._incoming(incoming)
-
-    def _start_pump(self) -> None:
-        if not self._pump_running and self._disconnect is None:
-            self._pump_running = True
-            cast(trio.Nursery, self._nursery).start_soon(self._pump, name="trio_ws pump")
-
-    def _session(self, what: str) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError(f'{what} needs a session: use "async with websocket:"')
-        return self._nursery
-
-    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
-        """Start ``fn(*args)`` in the session's nursery; it is cancelled when the session ends.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        self._session("start_soon").start_soon(fn, *args)
-
-    async def start(self, fn: Callable[..., Awaitable[object]], *args: object) -> Any:
-        """Start ``fn(*args)`` in the session's nursery and wait until it reports started.
-
-        Works like :meth:`trio.Nursery.start`: ``fn`` must accept ``task_status``.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        return await self._session("start").start(fn, *args)
-
-    @contextmanager
-    def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
-        """A cancel scope that is cancelled when the client disconnects.
-
-        The cancellation is absorbed when the ``with`` block exits, so the code after it runs
-        normally; check ``scope.cancelled_caught`` to tell the two endings apart.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        self._session("cancel_on_disconnect")
-        with trio.CancelScope() as scope:
-            if self._disconnect is not None:
-                scope.cancel()
-                yield scope
-                return
-            if self._disconnect_scopes is None:
-                self._disconnect_scopes = set()
-            self._disconnect_scopes.add(scope)
-            self._start_pump()
-            try:
-                yield scope
-            finally:
-                self._disconnect_scopes.discard(scope)
-
-    async def wait_disconnected(self) -> None:
-        """Wait until the client has disconnected.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        self._session("wait_disconnected")
-        if self._disconnect is not None:
-            await trio.lowlevel.checkpoint()
-            return
-        if self._disconnected is None:
-            self._disconnected = trio.Event()
-        self._start_pump()
-        await self._disconnected.wait()
-
-    def statistics(self) -> SessionStatistics:
-        """Return a snapshot of the session's counters and queues."""
-        nursery = self._nursery
-        return SessionStatistics(
-            messages_received=self._messages_in,
-            bytes_received=self._bytes_in,
-            messages_sent=self._messages_out,
-            bytes_sent=self._bytes_out,
-            queued_in=len(self._inbox or ()),
-            max_queued_in=self._max_queued,
-            sending=self._sending,
-            receivers_waiting=len(self._waiters) if self._waiters is not None else 0,
-            pump_running=self._pump_running,
-            helper_tasks=len(nursery.child_tasks) if nursery is not None else 0,
-            close_code=self.close_code,
-            closed_by=self.closed_by,
-        )
+# A session binds WebSocket's own receive and send to its own on the instance; subclasses that
+# override one keep theirs (SessionCore.__init_subclass__).
+WebSocket._session_bindings = ("receive", "send")
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+def _wrong_data(method: str, wanted: str, data: object) -> str:
+    hint = " (use send_bytes for bytes)" if method == "send_text" else " (use send_text for str)"
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        hint = " (encode it first, or use send_json)"
+    return f"{method}() needs {wanted}, not {type(data).__name__}{hint}"
+
+
+async def _checkpointed(receive: Receive) -> Message:
+    """Call a server's ``receive`` that is not known to checkpoint, as a full checkpoint."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    task = trio.lowlevel.current_task()
+    points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
+    message = await receive()
+    if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    return message
