@@ -27,8 +27,9 @@ import trio.testing
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import trio_ws  # noqa: E402
-from fanout_apps import trio_app  # noqa: E402
+from fanout_apps import trio_app
+
+import trio_ws
 
 
 def scope(path: str, state: dict[str, Any]) -> dict[str, Any]:
