@@ -13,6 +13,7 @@ every published message to its client. ``/pub`` publishes every text message it 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,7 +81,22 @@ def starlette_app() -> Any:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         async with broadcast:
+            # Work around broadcaster 0.3.1's Redis listener race: it starts listening when
+            # the first channel is subscribed, but stops for good if redis-py reports no
+            # subscription yet. Holding a subscription to another channel first means later
+            # subscriptions find a pub/sub connection that has one.
+            ready = asyncio.Event()
+
+            async def hold() -> None:
+                async with broadcast.subscribe("_warm"):
+                    ready.set()
+                    await asyncio.Event().wait()
+
+            holder = asyncio.create_task(hold())
+            await ready.wait()
+            await asyncio.sleep(0.2)
             yield
+            holder.cancel()
 
     async def sub(ws: WebSocket) -> None:
         await ws.accept()
