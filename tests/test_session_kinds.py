@@ -528,3 +528,20 @@ def test_a_session_or_router_outside_trio_says_it_needs_the_trio_worker() -> Non
     asyncio.run(lifespan())
     assert sent[0]["type"] == "lifespan.startup.failed"
     assert "hypercorn -k trio" in sent[0]["message"]
+
+
+async def test_a_session_keeps_the_instance_a_websocket_in_name_and_isinstance(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Entering moves the instance to a subclass with the session's receive and send (no extra
+    # frame per message, no memory per connection); nothing else may notice.
+    server = FakeServer()
+    ws = WebSocket(server.scope, server.receive, server.send)
+    shown = repr(ws).split(" at ")[0]
+    async with ws:
+        assert isinstance(ws, WebSocket)
+        assert type(ws).__name__ == "WebSocket"
+        assert type(ws).__qualname__ == WebSocket.__qualname__
+        assert repr(ws).split(" at ")[0] == shown
+        assert not hasattr(ws, "__dict__") or "receive" not in vars(ws)
+        await ws.accept()
