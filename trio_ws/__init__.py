@@ -42,6 +42,7 @@ from ._server import serve as serve
 from ._session import SessionStatistics as SessionStatistics
 from ._state import WebSocketState as WebSocketState
 from ._websocket import WebSocket as WebSocket
+from .broadcast import open_broadcast as open_broadcast
 
 __version__ = "0.1.0.dev0"
 
@@ -80,6 +81,7 @@ for _obj in (
     SessionStatistics,
     WebSocket,
     websocket_app,
+    open_broadcast,
 ):
     _obj.__module__ = __name__
 del _obj
