@@ -39,7 +39,13 @@ from ._routing import (
     WebSocketRoute as WebSocketRoute,
 )
 from ._server import serve as serve
+from ._starlette import StarletteWebSocket as StarletteWebSocket, session as session
 from ._state import WebSocketState as WebSocketState
+from ._trio_websocket import (
+    TrioWebSocketConnection as TrioWebSocketConnection,
+    TrioWebSocketRequest as TrioWebSocketRequest,
+    trio_websocket_app as trio_websocket_app,
+)
 from ._websocket import SessionStatistics as SessionStatistics, WebSocket as WebSocket
 
 __version__ = "0.1.0.dev0"
@@ -79,6 +85,11 @@ for _obj in (
     SessionStatistics,
     WebSocket,
     websocket_app,
+    StarletteWebSocket,
+    session,
+    TrioWebSocketConnection,
+    TrioWebSocketRequest,
+    trio_websocket_app,
 ):
     _obj.__module__ = __name__
 del _obj

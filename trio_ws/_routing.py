@@ -40,6 +40,7 @@ import functools
 import inspect
 import math
 import re
+import sys
 import traceback
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -78,7 +79,29 @@ class NoMatchFound(Exception):
         self.name = name
         self.path_params: dict[str, Any] = dict(path_params)
         given = ", ".join(sorted(path_params)) or "no parameters"
-        super().__init__(f"no route named {name!r} takes exactly the path parameters: {given}")
+        # Not super(): in the class that is Starlette's NoMatchFound too (below), that is
+        # Starlette's __init__, which takes other arguments.
+        Exception.__init__(
+            self, f"no route named {name!r} takes exactly the path parameters: {given}"
+        )
+
+
+# Starlette's Mount and Router reverse names through the routes of a mounted application and
+# skip those that raise *Starlette's* NoMatchFound, so a trio_ws Router mounted in a Starlette
+# app must raise an exception of both classes. The class is made only once Starlette is loaded
+# (whoever calls us from Starlette has loaded it), so trio_ws never imports Starlette itself.
+_WITH_STARLETTE: dict[type[Exception], type[NoMatchFound]] = {}
+
+
+def _no_match(name: str, path_params: Mapping[str, Any]) -> NoMatchFound:
+    starlette_class = getattr(sys.modules.get("starlette.routing"), "NoMatchFound", None)
+    if not (isinstance(starlette_class, type) and issubclass(starlette_class, Exception)):
+        return NoMatchFound(name, path_params)
+    both = _WITH_STARLETTE.get(starlette_class)
+    if both is None:
+        both = type("NoMatchFound", (NoMatchFound, starlette_class), {"__module__": "trio_ws"})
+        _WITH_STARLETTE[starlette_class] = both
+    return both(name, path_params)
 
 
 class Match(enum.Enum):
@@ -290,7 +313,7 @@ class BaseRoute:
 
 def _check_name(route: Route | WebSocketRoute, name: str, path_params: dict[str, Any]) -> None:
     if name != route.name or path_params.keys() != route._path.convertors.keys():
-        raise NoMatchFound(name, path_params)
+        raise _no_match(name, path_params)
 
 
 class Route(BaseRoute):
@@ -548,7 +571,7 @@ class Mount(BaseRoute):
                     except NoMatchFound:
                         continue
                     return URLPath(prefix + str(child), protocol=child.protocol)
-        raise NoMatchFound(name, path_params)
+        raise _no_match(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the connection to the mounted application."""
@@ -623,7 +646,7 @@ class Router:
                 return route.url_path_for(name, **path_params)
             except NoMatchFound:
                 continue
-        raise NoMatchFound(name, path_params)
+        raise _no_match(name, path_params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection (``http``, ``websocket`` or ``lifespan``).
