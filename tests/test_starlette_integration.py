@@ -31,7 +31,6 @@ from starlette.requests import Request as StarletteRequest  # noqa: E402
 from starlette.responses import JSONResponse as StarletteJSONResponse  # noqa: E402
 from starlette.routing import Mount, Route, WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocket as StarletteWebSocket  # noqa: E402
-
 from wsproto.events import CloseConnection, TextMessage  # noqa: E402
 
 import trio_ws  # noqa: E402
