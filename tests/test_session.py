@@ -818,3 +818,24 @@ async def test_a_second_oversize_message_does_not_close_twice(
         "code": 1009,
         "reason": "message of 11 bytes exceeds 10",
     }
+
+
+async def test_subclass_overriding_receive_keeps_its_override_in_a_session(
+    server: FakeServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A session replaces WebSocket's own receive on the instance (one coroutine frame less per
+    # message); a subclass's override must still run, and reach the session through super().
+    seen: list[str] = []
+
+    class Logged(WebSocket):
+        async def receive(self) -> dict[str, object]:
+            message = await super().receive()
+            seen.append(message["type"])
+            return message
+
+    ws = Logged(server.scope, server.receive, server.send)  # type: ignore[arg-type]
+    async with ws:
+        await ws.accept()
+        await server.client_text("a")
+        assert await ws.receive_text() == "a"
+    assert seen == ["websocket.connect", "websocket.receive"]

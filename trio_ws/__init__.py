@@ -39,6 +39,7 @@ from ._routing import (
     WebSocketRoute as WebSocketRoute,
 )
 from ._server import serve as serve
+from ._session import SessionStatistics as SessionStatistics
 from ._starlette import StarletteWebSocket as StarletteWebSocket, session as session
 from ._state import WebSocketState as WebSocketState
 from ._trio_websocket import (
@@ -46,7 +47,7 @@ from ._trio_websocket import (
     TrioWebSocketRequest as TrioWebSocketRequest,
     trio_websocket_app as trio_websocket_app,
 )
-from ._websocket import SessionStatistics as SessionStatistics, WebSocket as WebSocket
+from ._websocket import WebSocket as WebSocket
 
 __version__ = "0.1.0.dev0"
 

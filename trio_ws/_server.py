@@ -38,9 +38,9 @@ import trio
 from hypercorn.config import Config
 from hypercorn.typing import Framework
 
+from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
-from ._websocket import SHUTDOWN_EXTENSION
 
 __all__ = ["serve"]
 
