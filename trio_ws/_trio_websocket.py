@@ -264,8 +264,8 @@ class TrioWebSocketConnection:
                 await self._websocket.send_text(message)
             elif isinstance(message, bytes):
                 await self._websocket.send_bytes(message)
-            else:
-                await trio.lowlevel.checkpoint()
+            else:  # untyped callers
+                await trio.lowlevel.checkpoint()  # type: ignore[unreachable]
                 raise ValueError("message must be str or bytes")
         except WebSocketDisconnect:
             raise self._connection_closed() from None
