@@ -29,7 +29,7 @@ from ._websocket import WebSocket
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 if TYPE_CHECKING:
-    from trio_websocket import CloseReason, Endpoint
+    import trio_websocket
 
 __all__ = ["TrioWebSocketConnection", "TrioWebSocketRequest", "trio_websocket_app"]
 
@@ -57,11 +57,13 @@ def _trio_websocket() -> ModuleType:
         ) from None
 
 
-def _endpoint(address: Any, scheme: str) -> Endpoint | str:
+def _endpoint(address: Any, scheme: str) -> trio_websocket.Endpoint | str:
     if not address:
         return "<unknown>"
     host, port = address[0], address[1]
-    endpoint: Endpoint = _trio_websocket().Endpoint(host, port, scheme in ("wss", "https"))
+    endpoint: trio_websocket.Endpoint = _trio_websocket().Endpoint(
+        host, port, scheme in ("wss", "https")
+    )
     return endpoint
 
 
@@ -84,7 +86,7 @@ class TrioWebSocketRequest:
 
     @property
     def path(self) -> str:
-        """The request target as the client sent it: the path and any ``?query``."""
+        """The request target as the client sent it, the path and any ``?query``."""
         return self._connection.path
 
     @property
@@ -93,12 +95,12 @@ class TrioWebSocketRequest:
         return tuple(self._websocket.scope.get("subprotocols", ()))
 
     @property
-    def local(self) -> Endpoint | str:
+    def local(self) -> trio_websocket.Endpoint | str:
         """The server's address as a ``trio_websocket.Endpoint`` (a string if unknown)."""
         return self._connection.local
 
     @property
-    def remote(self) -> Endpoint | str:
+    def remote(self) -> trio_websocket.Endpoint | str:
         """The client's address as a ``trio_websocket.Endpoint`` (a string if unknown)."""
         return self._connection.remote
 
@@ -165,11 +167,11 @@ class TrioWebSocketConnection:
         self._websocket = websocket
         self._pings = pings
         self._subprotocol: str | None = None
-        self._closed: CloseReason | None = None
+        self._closed: trio_websocket.CloseReason | None = None
         self._closing = False  # this side closed: pending messages are discarded
 
     @property
-    def closed(self) -> CloseReason | None:
+    def closed(self) -> trio_websocket.CloseReason | None:
         """Why the connection closed or is closing (a ``trio_websocket.CloseReason``), or ``None``.
 
         The client's close code needs a server that reports it: :func:`trio_ws.serve` does,
@@ -193,20 +195,20 @@ class TrioWebSocketConnection:
         return True
 
     @property
-    def local(self) -> Endpoint | str:
+    def local(self) -> trio_websocket.Endpoint | str:
         """The server's address as a ``trio_websocket.Endpoint`` (a string if unknown)."""
         scope = self._websocket.scope
         return _endpoint(scope.get("server"), scope.get("scheme", "ws"))
 
     @property
-    def remote(self) -> Endpoint | str:
+    def remote(self) -> trio_websocket.Endpoint | str:
         """The client's address as a ``trio_websocket.Endpoint`` (a string if unknown)."""
         scope = self._websocket.scope
         return _endpoint(scope.get("client"), scope.get("scheme", "ws"))
 
     @property
     def path(self) -> str:
-        """The request target as the client sent it: the path and any ``?query``."""
+        """The request target as the client sent it, the path and any ``?query``."""
         scope = self._websocket.scope
         raw = scope.get("raw_path")
         target = raw.decode("latin-1") if raw else scope["path"]
