@@ -21,6 +21,7 @@ from ._exceptions import (
     WebSocketMessageTypeError as WebSocketMessageTypeError,
 )
 from ._http import HTTPConnection as HTTPConnection
+from ._json import JSONCodec as JSONCodec, JSONValidationError as JSONValidationError
 from ._origins import OriginPolicy as OriginPolicy, check_origin as check_origin
 from ._request import ClientDisconnect as ClientDisconnect, Request as Request
 from ._responses import (
@@ -91,6 +92,8 @@ for _obj in (
     TrioWebSocketConnection,
     TrioWebSocketRequest,
     trio_websocket_app,
+    JSONCodec,
+    JSONValidationError,
 ):
     _obj.__module__ = __name__
 del _obj

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._datastructures import Headers, URLPath
+from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._origins import AllowedOrigins, OriginPolicy
 from ._request import Request
 from ._responses import PlainTextResponse
@@ -605,6 +606,9 @@ class Router:
             or shutdown is reported to the server (``lifespan.startup.failed`` or
             ``lifespan.shutdown.failed`` with the error) and propagates.
         default: The ASGI application for connections no route matches.
+        json_codec: The :class:`~trio_ws.JSONCodec` of the sessions below this router (of
+            mounted routers too, unless they set their own); a route's or session's own
+            ``json_codec`` option wins over it.
 
     Example::
 
@@ -626,8 +630,10 @@ class Router:
         | None = None,
         *,
         default: ASGIApp | None = None,
+        json_codec: JSONCodec | None = None,
     ) -> None:
         self.routes: list[BaseRoute] = [] if routes is None else list(routes)
+        self.json_codec = json_codec
         self.lifespan_context = lifespan
         self.default: ASGIApp = _not_found if default is None else default
 
@@ -657,6 +663,8 @@ class Router:
         scope_type = scope["type"]
         scope.setdefault("router", self)
         scope.setdefault("app", self)
+        if self.json_codec is not None:
+            scope[JSON_CODEC_SCOPE_KEY] = self.json_codec
         if scope_type == "lifespan":
             await self._lifespan(scope, receive, send)
             return

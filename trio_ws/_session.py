@@ -45,6 +45,7 @@ from ._exceptions import (
     WebSocketException,
 )
 from ._http import HTTPConnection, StateT
+from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._state import (
     WebSocketState,
     application_transition,
@@ -143,6 +144,7 @@ class SessionCore(HTTPConnection[StateT]):
         "_disconnect_scopes",
         "_disconnected",
         "_inbox",
+        "_json",
         "_max_queued",
         "_max_size",
         "_messages_in",
@@ -180,6 +182,7 @@ class SessionCore(HTTPConnection[StateT]):
         close_timeout: float = 2.0,
         shutdown_close_code: int = 1012,
         shield_sends: bool | None = None,
+        json_codec: JSONCodec | None = None,
     ) -> None:
         if scope.get("type") != "websocket":
             raise ValueError(
@@ -203,6 +206,11 @@ class SessionCore(HTTPConnection[StateT]):
             raise ValueError(f"max_message_size must not be negative, not {max_message_size}")
         self._max_size: float = math.inf if max_message_size is None else max_message_size
         self._close_on_invalid_json = close_on_invalid_json
+        if json_codec is None:
+            json_codec = scope.get(JSON_CODEC_SCOPE_KEY) or JSONCodec.standard()
+        elif not isinstance(json_codec, JSONCodec):
+            raise TypeError(f"json_codec must be a trio_ws.JSONCodec, not {json_codec!r}")
+        self._json: JSONCodec = json_codec
         self._block_when_full = on_inbox_full == "block"
         self._close_timeout = close_timeout
         self._shutdown_code = shutdown_close_code
