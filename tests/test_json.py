@@ -175,6 +175,19 @@ def test_typed_decode_without_pydantic_or_msgspec(monkeypatch: pytest.MonkeyPatc
         JSONCodec(json.dumps, json.loads).decode("{}", Point)
 
 
+@pytest.mark.parametrize(
+    ("expected", "name"),
+    [
+        (Point, "Point"),
+        (list[int], "list[int]"),
+        (Point | None, "Point | NoneType"),
+        (dict, "dict"),
+    ],
+)
+def test_errors_name_the_type_as_written(expected: Any, name: str) -> None:
+    assert JSONValidationError(expected, "x", "{}").close_reason == f"JSON does not match {name}"
+
+
 def test_close_reasons_fit_a_close_frame() -> None:
     long_name = type("M" * 200, (), {})
     error = JSONValidationError(long_name, "detail", "{}")

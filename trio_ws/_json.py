@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import types
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +70,11 @@ class JSONValidationError(ValueError):
 
 
 def _type_name(expected: Any) -> str:
+    """``Chat``, ``Join | Say``, ``list[int]``: the type as the application wrote it."""
+    if isinstance(expected, types.UnionType) or typing.get_origin(expected) is typing.Union:
+        return " | ".join(_type_name(member) for member in typing.get_args(expected))
+    if typing.get_origin(expected) is not None:
+        return repr(expected).replace("typing.", "")
     return getattr(expected, "__name__", None) or repr(expected)
 
 
