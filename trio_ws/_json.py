@@ -117,11 +117,11 @@ class JSONCodec:
     ) -> None:
         if not (callable(dumps) and callable(loads)):
             raise TypeError("a JSONCodec needs callable dumps and loads")
-        self.dumps = dumps
-        self.loads = loads
-        self.errors = errors
-        self.loads_bytes = loads_bytes
-        self.name = name
+        self.dumps: Callable[[Any], str | bytes] = dumps
+        self.loads: Callable[[Any], Any] = loads
+        self.errors: tuple[type[Exception], ...] = errors
+        self.loads_bytes: bool = loads_bytes
+        self.name: str = name
         self._typed: dict[Any, Callable[[str | bytes], Any]] = {}
 
     def __repr__(self) -> str:

@@ -633,7 +633,7 @@ class Router:
         json_codec: JSONCodec | None = None,
     ) -> None:
         self.routes: list[BaseRoute] = [] if routes is None else list(routes)
-        self.json_codec = json_codec
+        self.json_codec: JSONCodec | None = json_codec
         self.lifespan_context = lifespan
         self.default: ASGIApp = _not_found if default is None else default
 

@@ -65,8 +65,8 @@ class StarletteWebSocket(Protocol):
 
 
 def session(
-    websocket: StarletteWebSocket | WebSocket, **options: Any
-) -> AbstractAsyncContextManager[WebSocket]:
+    websocket: StarletteWebSocket | WebSocket[Any], **options: Any
+) -> AbstractAsyncContextManager[WebSocket[Any]]:
     """Run a trio_ws session over the connection of a Starlette or FastAPI endpoint.
 
     Use it as ``async with trio_ws.session(websocket) as ws:``. Inside the block ``ws`` is a
@@ -123,7 +123,7 @@ def session(
             "session() takes a Starlette or FastAPI WebSocket (or a trio_ws WebSocket), "
             f"not {websocket!r}"
         )
-    ws: WebSocket = WebSocket(websocket.scope, receive, send, **options)
+    ws: WebSocket[Any] = WebSocket(websocket.scope, receive, send, **options)
     ws.client_state = WebSocketState[websocket.client_state.name]
     ws.application_state = WebSocketState[websocket.application_state.name]
     if ws.application_state is WebSocketState.CONNECTED:
@@ -131,16 +131,16 @@ def session(
     return _StarletteSession(websocket, ws)
 
 
-class _StarletteSession(AbstractAsyncContextManager[WebSocket]):
+class _StarletteSession(AbstractAsyncContextManager[WebSocket[Any]]):
     """Enter the trio_ws session; on exit, bring the Starlette object's states up to date."""
 
     __slots__ = ("_outer", "_ws")
 
-    def __init__(self, outer: StarletteWebSocket, ws: WebSocket) -> None:
+    def __init__(self, outer: StarletteWebSocket, ws: WebSocket[Any]) -> None:
         self._outer = outer
         self._ws = ws
 
-    async def __aenter__(self) -> WebSocket:
+    async def __aenter__(self) -> WebSocket[Any]:
         return await self._ws.__aenter__()
 
     async def __aexit__(
@@ -172,7 +172,7 @@ def _translate(exc: BaseException | None) -> BaseException | None:
     return exc
 
 
-def _copy_states(ws: WebSocket, outer: StarletteWebSocket) -> None:
+def _copy_states(ws: WebSocket[Any], outer: StarletteWebSocket) -> None:
     for name in ("client_state", "application_state"):
         theirs = type(getattr(outer, name))
         try:

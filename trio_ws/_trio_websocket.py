@@ -75,7 +75,7 @@ class TrioWebSocketRequest:
 
     __slots__ = ("_connection", "_websocket")
 
-    def __init__(self, websocket: WebSocket, pings: Literal["raise", "skip"]) -> None:
+    def __init__(self, websocket: WebSocket[Any], pings: Literal["raise", "skip"]) -> None:
         self._websocket = websocket
         self._connection = TrioWebSocketConnection(websocket, pings)
 
@@ -163,7 +163,7 @@ class TrioWebSocketConnection:
 
     __slots__ = ("_closed", "_closing", "_pings", "_subprotocol", "_websocket")
 
-    def __init__(self, websocket: WebSocket, pings: Literal["raise", "skip"]) -> None:
+    def __init__(self, websocket: WebSocket[Any], pings: Literal["raise", "skip"]) -> None:
         self._websocket = websocket
         self._pings = pings
         self._subprotocol: str | None = None
