@@ -72,9 +72,7 @@ nitpick_ignore_regex = [
 nitpick_ignore = [("py:class", "trio_ws._http.StateT"), ("py:obj", "trio_ws._http.StateT")]
 # ImmutableMultiDict's private type parameters.
 nitpick_ignore += [
-    (role, f"trio_ws._datastructures.{name}")
-    for role in ("py:class", "py:obj")
-    for name in ("_K", "_V_co")
+    (role, f"trio_ws._query.{name}") for role in ("py:class", "py:obj") for name in ("_K", "_V_co")
 ]
 if OFFLINE:
     _builtin_names = "|".join(re.escape(name) for name in dir(builtins))

@@ -42,15 +42,19 @@ class Rooms:
 
     @asynccontextmanager
     async def join(self, room: str) -> AsyncIterator[trio.MemoryReceiveChannel[str]]:
-        """Be in ``room`` for the block; yield the channel the room's messages arrive on."""
+        """Be in ``room`` for the block; yield the channel the room's messages arrive on.
+
+        The reader owns the channel it is given (it closes it). On leaving, the room closes its
+        own end, so the reader's ``async for`` ends once it has read what was already sent.
+        """
         send, receive = trio.open_memory_channel[str](64)
         members = self._members.setdefault(room, set())
         members.add(send)
         try:
-            async with receive:
-                yield receive
+            yield receive
         finally:
             members.discard(send)
+            send.close()
             if not members:
                 del self._members[room]
 
@@ -65,9 +69,14 @@ rooms = Rooms()
 
 
 async def forward(inbox: trio.MemoryReceiveChannel[str], ws: WebSocket) -> None:
-    """Pass the room's messages to this client (a helper task of the connection)."""
-    async for text in inbox:
-        await ws.send_text(text)
+    """Pass the room's messages to this client (a helper task of the connection).
+
+    Ends when the member leaves the room (the room closes its end of the channel), or with the
+    connection.
+    """
+    async with inbox:
+        async for text in inbox:
+            await ws.send_text(text)
 
 
 async def chat(ws: WebSocket) -> None:

@@ -16,11 +16,11 @@ import trio_websocket
 
 import trio_ws
 from examples.echo import app
-from trio_ws.testing import WebSocketDenied, connect, serve_app
+from trio_ws.testing import WebSocketDenied, open_connection, open_server
 
 
 async def test_text_and_bytes_come_back() -> None:
-    async with connect(app, "/") as client:
+    async with open_connection(app, "/") as client:
         await client.send_text("hello")
         assert await client.receive_text() == "hello"
         await client.send_bytes(b"\x00\x01")
@@ -28,7 +28,7 @@ async def test_text_and_bytes_come_back() -> None:
 
 
 async def test_leaving_ends_the_handler_quietly() -> None:
-    async with connect(app, "/") as client:
+    async with open_connection(app, "/") as client:
         await client.send_text("bye")
         assert await client.receive_text() == "bye"
         await client.close(4000, "done")  # the app sees the disconnect and returns
@@ -42,18 +42,18 @@ async def test_a_denial_is_an_exception_with_status_and_body() -> None:
         await ws.accept()
 
     with pytest.raises(WebSocketDenied) as denied:
-        async with connect(trio_ws.websocket_app(members_only), "/"):
+        async with open_connection(trio_ws.websocket_app(members_only), "/"):
             pass  # pragma: no cover - never reached
     assert (denied.value.status, denied.value.body) == (401, b"unauthorized")
 
 
 async def test_on_real_hypercorn() -> None:
-    async with serve_app(app) as url:
-        host, port = url.removeprefix("ws://").rsplit(":", 1)
+    async with open_server(app) as server:
         with trio.fail_after(10):
-            stream = await trio.open_tcp_stream(host, int(port))
+            stream = await trio.open_tcp_stream(server.host, server.port)
             async with trio.open_nursery() as nursery:
-                ws = await trio_websocket.wrap_client_stream(nursery, stream, f"{host}:{port}", "/")
+                authority = server.ws_url.removeprefix("ws://")
+                ws = await trio_websocket.wrap_client_stream(nursery, stream, authority, "/")
                 await ws.send_message("over TCP")
                 assert await ws.get_message() == "over TCP"
                 await ws.aclose()

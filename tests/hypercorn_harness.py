@@ -11,9 +11,10 @@ Three async context managers:
     propagates out of the block (inside trio's exception groups).
 
 ``hypercorn_server(app, config=None, *, graceful_timeout=1.0, shutdown=None)``
-    Yields ``"ws://127.0.0.1:PORT"`` for a real ``hypercorn.trio.serve`` bound to an ephemeral
-    port. Leaving the block triggers Hypercorn's graceful shutdown (or pass ``shutdown``, a
-    ``trio.Event``, to trigger it earlier yourself) and waits, bounded, for ``serve`` to return.
+    The public :func:`trio_ws.testing.open_server` (real ``hypercorn.trio.serve`` on an ephemeral
+    port), with the suite's 1 s grace period; yields ``"ws://127.0.0.1:PORT"``. Leaving the block
+    triggers Hypercorn's graceful shutdown (or pass ``shutdown``, a ``trio.Event``, to trigger it
+    earlier yourself) and waits, bounded, for ``serve`` to return.
 
 ``ws_connect(url, *, subprotocols=(), headers=(), extensions=())``
     Yields a :class:`WSClient` connected over TCP (to a ``hypercorn_server`` URL), after the
@@ -31,9 +32,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-import hypercorn.trio
 import trio
 import trio.testing
 from hypercorn.app_wrappers import ASGIWrapper
@@ -55,6 +55,8 @@ from wsproto.events import (
 )
 from wsproto.extensions import Extension
 from wsproto.utilities import LocalProtocolError
+
+from trio_ws.testing import open_server
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -298,40 +300,19 @@ async def hypercorn_server(
     graceful_timeout: float = 1.0,
     shutdown: trio.Event | None = None,
 ) -> AsyncIterator[str]:
-    """Run ``hypercorn.trio.serve(app)`` on 127.0.0.1:0 and yield ``"ws://127.0.0.1:PORT"``.
+    """:func:`trio_ws.testing.open_server` with a 1 s ``graceful_timeout``; yield its ``ws_url``.
 
-    Sets ``config.bind`` and ``config.graceful_timeout`` (from ``graceful_timeout``) on the
-    config it is given. Leaving the block sets ``shutdown`` (a fresh event if not given) and
-    waits at most ``graceful_timeout + DEFAULT_TIMEOUT`` seconds for ``serve`` to return.
+    The suite serves through the public helper, so the helper users get is the one the project
+    trusts; this only keeps the suite's short grace period and its ``shutdown`` event (set it to
+    start Hypercorn's graceful shutdown inside the block).
     """
     config = Config() if config is None else config
-    config.bind = ["127.0.0.1:0"]
     config.graceful_timeout = graceful_timeout
-    trigger = trio.Event() if shutdown is None else shutdown
-    finished = trio.Event()
-
-    async def run_serve(*, task_status: trio.TaskStatus[list[str]]) -> None:
-        try:
-            await hypercorn.trio.serve(
-                app,
-                config,
-                shutdown_trigger=trigger.wait,
-                task_status=task_status,
-                mode="asgi",
-            )
-        finally:
-            finished.set()
-
-    async with trio.open_nursery() as nursery:
-        with trio.fail_after(DEFAULT_TIMEOUT):
-            binds: list[str] = await nursery.start(run_serve)
-        url = "ws://" + binds[0].removeprefix("http://")
-        try:
-            yield url
-        finally:
-            trigger.set()
-        with trio.fail_after(graceful_timeout + DEFAULT_TIMEOUT):
-            await finished.wait()
+    trigger = None if shutdown is None else shutdown.wait
+    async with open_server(
+        cast(Any, app), config=config, shutdown_trigger=trigger, wait_limit=DEFAULT_TIMEOUT
+    ) as server:
+        yield server.ws_url
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from starlette._utils import parse_host_header
 
 from trio_ws import _datastructures as td
+from trio_ws._urls import _parse_host_header
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -175,7 +176,7 @@ def test_url_from_scope_unknown_scheme_with_server_raises_like_starlette() -> No
 def test_parse_host_header_matches_starlette(header: str | None) -> None:
     theirs = parse_host_header(header)
     expected = None if theirs is None else (theirs.host, theirs.port)
-    assert td._parse_host_header(header) == expected
+    assert _parse_host_header(header) == expected
 
 
 HOST_ALPHABET = "abcvV019fF.:[]%@/?#\\ -_~!$&'()*+,;=\xe9\n"

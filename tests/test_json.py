@@ -19,7 +19,7 @@ import trio_ws
 from tests.hypercorn_harness import hypercorn_server
 from tests.test_interop import Script, Seen, talk_trio_websocket
 from trio_ws import JSONCodec, JSONValidationError
-from trio_ws.testing import connect
+from trio_ws.testing import open_connection as connect
 
 VALUES: list[Any] = [
     {"text": "héllo ✓", "n": 1, "ok": True, "none": None},

@@ -188,7 +188,9 @@ async def test_send_only_handler_sees_disconnect_behind_client_data(
             for _ in range(1000):
                 await ws.send_text("tick")
                 await trio.lowlevel.checkpoint()
-        assert ws.statistics().queued_in == 30
+        # Only what had to be read ahead to find the disconnect waits in the inbox; the rest
+        # stays in the server's channel. Every message still comes, in order.
+        assert ws.statistics().queued_in <= 64
         assert [t async for t in ws.iter_text()] == [str(i) for i in range(30)]
 
 
@@ -234,19 +236,34 @@ async def test_full_inbox_closes_1008_by_default(
     assert ws.client_state is WebSocketState.DISCONNECTED  # the client answered the close
 
 
-async def test_send_only_handler_overflow_is_seen_on_send(
+async def test_send_only_handler_overflow_is_seen_on_send_after_the_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    server = FakeServer(channel_receive=True, queue_size=10)
-    async with make_ws(server, max_queued_messages=3) as ws:
+    # The client keeps sending, the app only sends: once the inbox has stayed full, with
+    # nobody taking from it, for inbox_full_timeout, the next send sees close 1008.
+    server = FakeServer(channel_receive=True, queue_size=4)
+    server.echo_close = False  # the client below answers the close after its own messages
+    async with make_ws(server, max_queued_messages=3, inbox_full_timeout=5) as ws:
         await ws.accept()
-        for i in range(8):
-            await server.client_text(str(i))
-        with pytest.raises(WebSocketDisconnect) as info:
-            await ws.send_text("tick")
-        assert info.value.code == 1008
+
+        async def client() -> None:
+            for i in range(20):
+                await server.client_text(str(i))
+            await server.app_closed.wait()
+            await server.client_disconnect(1000)
+
+        ws.start_soon(client)
+        await trio.testing.wait_all_tasks_blocked()
+        await ws.send_text("tick")  # reads ahead until the inbox is full; the send goes out
         assert ws.statistics().queued_in == 3
-    assert server.data_sent() == []
+        await trio.sleep(4.9)
+        await ws.send_text("tock")  # full, but not yet for the timeout
+        await trio.sleep(0.2)
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.send_text("late")
+        assert (info.value.code, info.value.reason) == (1008, "too many unread messages")
+        assert ws.statistics().queued_in == 3
+    assert server.data_sent() == ["tick", "tock"]
 
 
 def test_on_inbox_full_is_checked() -> None:

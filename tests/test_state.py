@@ -340,6 +340,9 @@ PURE_MODULES = (
     "_exceptions.py",
     "status.py",
     "_datastructures.py",
+    "_urls.py",
+    "_query.py",
+    "_headers.py",
     "_http.py",
 )
 FORBIDDEN = ("trio", "hypercorn", "wsproto", "starlette")

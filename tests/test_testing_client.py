@@ -1,4 +1,4 @@
-"""trio_ws.testing.connect and lifespan: the in-process ASGI client, against trio_ws handlers and raw apps.
+"""trio_ws.testing.open_connection and open_lifespan: the in-process ASGI client, against trio_ws handlers and raw apps.
 
 Everything runs in memory, so tests that wait for a time limit use the ``autojump_clock``.
 """
@@ -6,6 +6,7 @@ Everything runs in memory, so tests that wait for a time limit use the ``autojum
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import pytest
@@ -19,8 +20,8 @@ from trio_ws.testing import (
     LifespanFailure,
     WebSocketDenied,
     WebSocketTestClient,
-    connect,
-    lifespan,
+    open_connection,
+    open_lifespan,
 )
 
 Scope = dict[str, Any]
@@ -57,7 +58,7 @@ async def test_scope_is_a_websocket_handshake_as_hypercorn_builds_it() -> None:
         assert (await receive())["type"] == "websocket.connect"
         await send({"type": "websocket.accept"})
 
-    async with connect(
+    async with open_connection(
         app,
         "/chat/r%C3%BCm?x=1&y=2",
         subprotocols=["v2", "v1"],
@@ -94,7 +95,9 @@ async def test_full_url_sets_host_scheme_and_server() -> None:
             {"url": str(ws.url), "server": list(ws.scope["server"]), "host": ws.headers["host"]}
         )
 
-    async with connect(trio_ws.websocket_app(handler), "wss://example.com:8443/a?b=c") as client:
+    async with open_connection(
+        trio_ws.websocket_app(handler), "wss://example.com:8443/a?b=c"
+    ) as client:
         assert await client.receive_json() == {
             "url": "wss://example.com:8443/a?b=c",
             "server": ["example.com", 8443],
@@ -113,7 +116,7 @@ async def test_app_receive_is_a_memory_channels_bound_receive_with_hypercorns_qu
         await send({"type": "websocket.accept"})
         await receive()
 
-    async with connect(app):
+    async with open_connection(app):
         pass
 
 
@@ -125,7 +128,7 @@ async def test_session_reads_directly_without_a_pump() -> None:
         await ws.receive_text()
         stats.append(ws.statistics())
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         await client.send_text("x")
         await client.expect_close(1000)
     assert stats[0].pump_running is False
@@ -136,7 +139,7 @@ async def test_session_reads_directly_without_a_pump() -> None:
 
 
 async def test_echo_text_bytes_and_empty_frames() -> None:
-    async with connect(echo_app, "/echo") as client:
+    async with open_connection(echo_app, "/echo") as client:
         assert isinstance(client, WebSocketTestClient)
         await client.send_text("héllo")
         assert await client.receive_text() == "héllo"
@@ -151,7 +154,7 @@ async def test_echo_text_bytes_and_empty_frames() -> None:
 
 
 async def test_json_helpers_in_both_modes() -> None:
-    async with connect(echo_app) as client:
+    async with open_connection(echo_app) as client:
         await client.send_json({"a": [1, "ü"]})
         assert await client.receive_text() == '{"a":[1,"ü"]}'
         await client.send_json({"a": 1}, mode="binary")
@@ -173,14 +176,14 @@ async def test_json_from_the_app_reaches_the_client() -> None:
         await ws.send_json({"got": data})
         await ws.send_json({"bin": True}, mode="binary")
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         await client.send_json({"x": 1})
         assert await client.receive_json() == {"got": {"x": 1}}
         assert await client.receive_json(mode="binary") == {"bin": True}
 
 
 async def test_wrong_frame_type_is_a_clear_error() -> None:
-    async with connect(echo_app) as client:
+    async with open_connection(echo_app) as client:
         await client.send_bytes(b"abc")
         with pytest.raises(WebSocketMessageTypeError, match=r"receive_text\(\) got a binary"):
             await client.receive_text()
@@ -199,14 +202,14 @@ async def test_subprotocol_and_accept_headers() -> None:
     async def handler(ws: WebSocket) -> None:
         await ws.accept(subprotocol="v1", headers=[(b"x-served-by", b"test")])
 
-    async with connect(trio_ws.websocket_app(handler), subprotocols=["v2", "v1"]) as client:
+    async with open_connection(trio_ws.websocket_app(handler), subprotocols=["v2", "v1"]) as client:
         assert client.accepted_subprotocol == "v1"
         assert client.accept_headers == [(b"x-served-by", b"test")]
         await client.expect_close(1000)
 
 
 async def test_no_subprotocol_when_none_is_chosen() -> None:
-    async with connect(echo_app, subprotocols=["v1"]) as client:
+    async with open_connection(echo_app, subprotocols=["v1"]) as client:
         assert client.accepted_subprotocol is None
         assert client.accept_headers == []
 
@@ -218,7 +221,7 @@ async def test_raw_app_accepting_a_subprotocol_not_offered_fails_in_the_app() ->
         await send({"type": "websocket.accept", "subprotocol": "nope"})
 
     with pytest.raises(ValueError, match="'nope', which the client did not offer"):
-        async with connect(app, subprotocols=["v1"]):
+        async with open_connection(app, subprotocols=["v1"]):
             pass  # pragma: no cover
 
 
@@ -230,7 +233,7 @@ async def test_close_before_accept_is_a_403_denial() -> None:
         await ws.close(1008, "go away")
 
     with pytest.raises(WebSocketDenied) as info:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             pass  # pragma: no cover
     denied = info.value
     assert denied.status == 403
@@ -245,7 +248,7 @@ async def test_handler_returning_before_accept_is_a_403_denial() -> None:
         pass
 
     with pytest.raises(WebSocketDenied) as info:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             pass  # pragma: no cover
     assert info.value.status == 403
 
@@ -255,7 +258,7 @@ async def test_deny_with_status_body_and_headers() -> None:
         await ws.deny(401, b"no", headers=[(b"www-authenticate", b"Bearer")])
 
     with pytest.raises(WebSocketDenied) as info:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             pass  # pragma: no cover
     assert info.value.status == 401
     assert info.value.body == b"no"
@@ -268,7 +271,7 @@ async def test_deny_without_the_extension_falls_back_to_403() -> None:
         await ws.deny(401, b"no")
 
     with pytest.raises(WebSocketDenied) as info:
-        async with connect(trio_ws.websocket_app(handler), extensions=()):
+        async with open_connection(trio_ws.websocket_app(handler), extensions=()):
             pass  # pragma: no cover
     assert info.value.status == 403
 
@@ -286,7 +289,7 @@ async def test_send_denial_response_in_several_body_chunks() -> None:
         await ws.send_denial_response(response)
 
     with pytest.raises(WebSocketDenied) as info:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             pass  # pragma: no cover
     assert (info.value.status, info.value.headers, info.value.body) == (
         418,
@@ -304,7 +307,7 @@ async def test_app_hears_the_disconnect_after_a_denial() -> None:
         after.append(await receive())
 
     with pytest.raises(WebSocketDenied):
-        async with connect(app):
+        async with open_connection(app):
             pass  # pragma: no cover
     assert after == [{"type": "websocket.disconnect", "code": 1000}]
 
@@ -314,7 +317,7 @@ async def test_raw_app_returning_without_an_answer_is_a_500_denial() -> None:
         await receive()
 
     with pytest.raises(WebSocketDenied) as info:
-        async with connect(app):
+        async with open_connection(app):
             pass  # pragma: no cover
     assert info.value.status == 500
 
@@ -325,7 +328,7 @@ async def test_denial_response_needs_the_extension_in_the_scope() -> None:
         await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
 
     with pytest.raises(RuntimeError, match=r"needs the 'websocket\.http\.response' extension"):
-        async with connect(app, extensions=()):
+        async with open_connection(app, extensions=()):
             pass  # pragma: no cover
 
 
@@ -337,7 +340,7 @@ async def test_error_before_accept_is_reraised_unwrapped() -> None:
         raise Boom("before accept")
 
     with pytest.raises(Boom, match="before accept") as info:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             pass  # pragma: no cover
     assert info.type is Boom
     assert any(entry.name == "handler" for entry in info.traceback)
@@ -350,7 +353,7 @@ async def test_error_after_accept_is_reraised_by_the_next_receive() -> None:
         text = await ws.receive_text()
         raise Boom(text)
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         assert await client.receive_text() == "first"  # what came before the error comes first
         await client.send_text("second")
         # The session closes with 1011 on its way out; the client raises the error instead.
@@ -370,7 +373,7 @@ async def test_error_is_reraised_on_exit_when_nobody_received() -> None:
         raise Boom("unnoticed")
 
     with pytest.raises(Boom, match="unnoticed") as info:
-        async with connect(trio_ws.websocket_app(handler)) as client:
+        async with open_connection(trio_ws.websocket_app(handler)) as client:
             await client.send_text("go")
     assert info.type is Boom
 
@@ -382,7 +385,7 @@ async def test_error_in_a_raw_app_is_reraised_by_send() -> None:
         raise Boom("raw")
 
     with pytest.raises(Boom, match="raw"):
-        async with connect(app) as client:
+        async with open_connection(app) as client:
             await trio.testing.wait_all_tasks_blocked()
             await client.send_text("too late")
 
@@ -394,7 +397,7 @@ async def test_error_after_a_denial_wins_over_the_denial() -> None:
         raise Boom("after denial")
 
     with pytest.raises(Boom, match="after denial"):
-        async with connect(app):
+        async with open_connection(app):
             pass  # pragma: no cover
 
 
@@ -404,7 +407,7 @@ async def test_invalid_message_from_a_raw_app_fails_in_the_app() -> None:
         await send({"type": "websocket.send", "text": "before accept"})
 
     with pytest.raises(RuntimeError, match=r"'websocket.send' before websocket.accept"):
-        async with connect(app):
+        async with open_connection(app):
             pass  # pragma: no cover
 
 
@@ -420,7 +423,7 @@ async def test_the_tests_own_error_propagates_unwrapped_and_cancels_the_app() ->
             raise
 
     with pytest.raises(KeyError, match="from the test") as info:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             await trio.testing.wait_all_tasks_blocked()
             raise KeyError("from the test")
     assert info.type is KeyError
@@ -441,7 +444,7 @@ async def test_cancellation_from_outside_cancels_the_app_and_is_absorbed_by_its_
             raise
 
     with trio.move_on_after(1) as scope:
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             await trio.sleep_forever()
     assert scope.cancelled_caught
     assert cancelled == [True]
@@ -454,7 +457,7 @@ async def test_test_error_and_unreported_app_error_are_grouped() -> None:
         raise Boom("app")
 
     with pytest.RaisesGroup(KeyError, Boom, match="both the test and the app failed"):
-        async with connect(app):
+        async with open_connection(app):
             await trio.testing.wait_all_tasks_blocked()
             raise KeyError("test")
 
@@ -467,7 +470,7 @@ async def test_expect_close_returns_code_and_reason() -> None:
         await ws.accept()
         await ws.close(4000, "done")
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         assert await client.expect_close(4000) == (4000, "done")
         # Asking again answers from memory; receiving reports the close.
         assert await client.expect_close() == (4000, "done")
@@ -481,7 +484,7 @@ async def test_expect_close_with_the_wrong_code_fails() -> None:
         await ws.accept()
         await ws.close(4001)
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         with pytest.raises(AssertionError, match="close with 4000, but it closed with 4001"):
             await client.expect_close(4000)
 
@@ -491,7 +494,7 @@ async def test_expect_close_when_the_app_sends_data_fails() -> None:
         await ws.accept()
         await ws.send_text("surprise")
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         with pytest.raises(AssertionError, match="but it sent a text message 'surprise'"):
             await client.expect_close()
 
@@ -502,7 +505,7 @@ async def test_receive_after_the_app_closed_raises_disconnect() -> None:
         await ws.send_text("bye")
         raise trio_ws.WebSocketException(4003, "policy")
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         assert await client.receive_text() == "bye"
         with pytest.raises(WebSocketDisconnect) as info:
             await client.receive_text()
@@ -516,7 +519,7 @@ async def test_raw_app_returning_without_close_leaves_1011_as_hypercorn_does() -
         await receive()
         await send({"type": "websocket.accept"})
 
-    async with connect(app) as client:
+    async with open_connection(app) as client:
         assert await client.receive() == {"type": "websocket.close", "code": 1011, "reason": ""}
 
 
@@ -525,7 +528,7 @@ async def test_send_after_the_app_closed_raises_disconnect() -> None:
         await ws.accept()
         await ws.close(4002, "enough")
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         await trio.testing.wait_all_tasks_blocked()
         with pytest.raises(WebSocketDisconnect) as info:
             await client.send_text("hello?")
@@ -542,7 +545,7 @@ async def test_client_close_code_and_reason_reach_the_app() -> None:
             pass
         seen.append((ws.close_code, ws.close_reason, ws.closed_by))
 
-    async with connect(trio_ws.websocket_app(handler)) as client:
+    async with open_connection(trio_ws.websocket_app(handler)) as client:
         await client.send_text("hi")
         await client.close(4001, "bye")
         # close() waits for the app to return.
@@ -564,7 +567,7 @@ async def test_leaving_the_block_disconnects_with_1000_and_waits_for_the_app() -
         await trio.lowlevel.checkpoint()
         seen.append({"returned": True})
 
-    async with connect(app):
+    async with open_connection(app):
         pass
     assert seen == [
         {"type": "websocket.disconnect", "code": 1000, "reason": ""},
@@ -580,7 +583,7 @@ async def test_app_sends_after_the_client_closed_are_dropped_as_hypercorn_does()
         await send({"type": "websocket.send", "text": "into the void"})
         await send({"type": "websocket.close", "code": 1000})
 
-    async with connect(app) as client:
+    async with open_connection(app) as client:
         await client.close()
 
 
@@ -595,13 +598,15 @@ async def test_app_close_is_echoed_even_when_its_queue_is_full() -> None:
         await send({"type": "websocket.close", "code": 1000})
         after_close.extend([await receive() for _ in range(11)])
 
-    async with connect(app) as client:
+    async with open_connection(app) as client:
         for i in range(10):
             await client.send_text(str(i))
         filled.set()
         await client.expect_close(1000)
-    assert after_close[:10] == [{"type": "websocket.receive", "text": str(i)} for i in range(10)]
-    assert after_close[10] == {"type": "websocket.disconnect", "code": 1000, "reason": ""}
+    assert after_close[:10] == [
+        {"type": "websocket.receive", "bytes": None, "text": str(i)} for i in range(10)
+    ]
+    assert after_close[10] == {"type": "websocket.disconnect", "code": 1000}
 
 
 # --------------------------------------------------------------------------- time limits
@@ -615,13 +620,13 @@ async def test_app_that_never_accepts_fails_fast_with_a_clear_message(
 
     start = trio.current_time()
     with pytest.raises(trio.TooSlowError, match="did not accept or deny the connection within 5 s"):
-        async with connect(trio_ws.websocket_app(handler)):
+        async with open_connection(trio_ws.websocket_app(handler)):
             pass  # pragma: no cover
     assert trio.current_time() - start == pytest.approx(5)
 
 
 async def test_wait_limit_bounds_receive(autojump_clock: trio.testing.MockClock) -> None:
-    async with connect(echo_app, wait_limit=0.5) as client:
+    async with open_connection(echo_app, wait_limit=0.5) as client:
         start = trio.current_time()
         with pytest.raises(trio.TooSlowError, match=r"the app sent nothing within 0\.5 s"):
             await client.receive_text()
@@ -640,7 +645,7 @@ async def test_app_that_stops_reading_blocks_the_eleventh_send(
         await trio.sleep_forever()
 
     with pytest.raises(trio.TooSlowError, match="did not read the client's message"):
-        async with connect(app) as client:
+        async with open_connection(app) as client:
             for _ in range(10):
                 await client.send_text("queued")
             await client.send_text("one too many")
@@ -656,7 +661,7 @@ async def test_app_that_ignores_the_disconnect_fails_the_exit(
         await trio.sleep_forever()
 
     with pytest.raises(trio.TooSlowError, match="did not return after the connection closed"):
-        async with connect(app):
+        async with open_connection(app):
             pass
 
 
@@ -684,16 +689,16 @@ async def test_lifespan_runs_startup_and_shutdown_and_shares_state() -> None:
         await ws.accept()
         await ws.send_text(ws.scope["state"]["db"])
 
-    async with lifespan(app) as state:
+    async with open_lifespan(app) as state:
         assert state == {"db": "ready"}
-        async with connect(app, state=state) as client:
+        async with open_connection(app, state=state) as client:
             assert await client.receive_text() == "ready"
         assert events == ["lifespan.startup"]
     assert events == ["lifespan.startup", "lifespan.shutdown"]
 
 
 async def test_lifespan_of_websocket_app() -> None:
-    async with lifespan(echo_app) as state:
+    async with open_lifespan(echo_app) as state:
         assert state == {}
 
 
@@ -703,7 +708,7 @@ async def test_lifespan_startup_failure_is_raised() -> None:
         await send({"type": "lifespan.startup.failed", "message": "no database"})
 
     with pytest.raises(LifespanFailure, match="no database"):
-        async with lifespan(app):
+        async with open_lifespan(app):
             pass  # pragma: no cover
 
 
@@ -715,7 +720,7 @@ async def test_lifespan_shutdown_failure_is_raised() -> None:
         await send({"type": "lifespan.shutdown.failed", "message": "stuck"})
 
     with pytest.raises(LifespanFailure, match="stuck"):
-        async with lifespan(app):
+        async with open_lifespan(app):
             pass
 
 
@@ -724,7 +729,7 @@ async def test_lifespan_app_error_is_reraised_unwrapped() -> None:
         raise Boom("no lifespan here")
 
     with pytest.raises(Boom, match="no lifespan here") as info:
-        async with lifespan(app):
+        async with open_lifespan(app):
             pass  # pragma: no cover
     assert info.type is Boom
 
@@ -734,7 +739,7 @@ async def test_lifespan_app_returning_early_is_a_failure() -> None:
         await receive()
 
     with pytest.raises(LifespanFailure, match="returned during lifespan startup"):
-        async with lifespan(app):
+        async with open_lifespan(app):
             pass  # pragma: no cover
 
 
@@ -743,12 +748,12 @@ async def test_lifespan_startup_is_bounded(autojump_clock: trio.testing.MockCloc
         await trio.sleep_forever()
 
     with pytest.raises(trio.TooSlowError, match="did not complete lifespan startup within 5 s"):
-        async with lifespan(app):
+        async with open_lifespan(app):
             pass  # pragma: no cover
 
 
 async def test_client_close_wakes_a_concurrent_receive() -> None:
-    async with connect(echo_app) as client:
+    async with open_connection(echo_app) as client:
         async with trio.open_nursery() as nursery:
 
             async def receiver() -> None:
@@ -776,13 +781,13 @@ docs_app = trio_ws.websocket_app(_docs_echo)
 
 
 async def test_docs_first_example() -> None:
-    async with connect(docs_app, "/echo?token=secret") as client:
+    async with open_connection(docs_app, "/echo?token=secret") as client:
         await client.send_text("hello")
         assert await client.receive_text() == "hello"
         await client.send_json({"n": 1})
         assert await client.receive_json() == {"n": 1}
     with pytest.raises(WebSocketDenied) as denied:
-        async with connect(docs_app, "/echo?token=wrong"):
+        async with open_connection(docs_app, "/echo?token=wrong"):
             pass  # pragma: no cover
     assert denied.value.status == 401
     assert denied.value.body == b"bad token"
@@ -796,7 +801,7 @@ async def test_docs_idle_example(autojump_clock: trio.testing.MockClock) -> None
             return  # pragma: no cover
         raise trio_ws.WebSocketException(1001, "idle")
 
-    async with connect(trio_ws.websocket_app(idle_closer)) as client:
+    async with open_connection(trio_ws.websocket_app(idle_closer)) as client:
         client.wait_limit = 120
         assert await client.expect_close(1001) == (1001, "idle")
 
@@ -805,6 +810,60 @@ async def test_docs_idle_example(autojump_clock: trio.testing.MockClock) -> None
 
 
 def test_public_names_show_the_public_module() -> None:
-    for obj in (WebSocketDenied, WebSocketTestClient, LifespanFailure, connect, lifespan):
-        assert obj.__module__ == "trio_ws.testing"
-    assert trio_ws.testing.serve_app.__module__ == "trio_ws.testing"
+    for name in trio_ws.testing.__all__:
+        assert getattr(trio_ws.testing, name).__module__ == "trio_ws.testing", name
+
+
+# --------------------------------------------------------------------------- deprecated names
+
+
+async def test_connect_is_a_deprecated_alias_of_open_connection() -> None:
+    with pytest.deprecated_call(match=r"trio_ws\.testing\.connect is deprecated.*open_connection"):
+        manager = trio_ws.testing.connect(echo_app, "/echo")
+    async with manager as client:
+        await client.send_text("hi")
+        assert await client.receive_text() == "hi"
+
+
+async def test_lifespan_is_a_deprecated_alias_of_open_lifespan() -> None:
+    with pytest.deprecated_call(match=r"trio_ws\.testing\.lifespan is deprecated.*open_lifespan"):
+        manager = trio_ws.testing.lifespan(echo_app, state={"x": 1})
+    async with manager as state:
+        assert state == {"x": 1}
+
+
+def test_deprecation_warnings_point_at_the_caller() -> None:
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trio_ws.testing.connect(echo_app)
+        trio_ws.testing.lifespan(echo_app)
+    assert [(w.category, w.filename) for w in record] == [(DeprecationWarning, __file__)] * 2
+
+
+def accept_then_record(seen: list[Message]) -> Any:
+    """A raw app that accepts, then records the one message it receives next."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        seen.append(await receive())
+
+    return app
+
+
+async def test_close_without_a_code_reaches_the_app_as_1005() -> None:
+    seen: list[Message] = []
+    async with open_connection(accept_then_record(seen)) as client:
+        with pytest.raises(ValueError, match="without a code cannot carry a reason"):
+            await client.close(None, "why")
+        await client.close(None)
+    assert seen == [{"type": "websocket.disconnect", "code": 1005, "reason": ""}]
+
+
+async def test_abort_reaches_the_app_as_1006_without_a_reason() -> None:
+    seen: list[Message] = []
+    async with open_connection(accept_then_record(seen)) as client:
+        await client.abort()
+        with pytest.raises(trio.ClosedResourceError):
+            await client.send_text("after")
+    assert seen == [{"type": "websocket.disconnect", "code": 1006}]

@@ -1,4 +1,4 @@
-"""trio_ws.testing.serve_app and the pytest plugin: real Hypercorn, real sockets, a real client.
+"""trio_ws.testing.open_server and the pytest plugin: real Hypercorn, real sockets, a real client.
 
 Real sockets mean the real clock: every wait is bounded by ``trio.fail_after``. The client is
 trio-websocket over a stream this module owns (``wrap_client_stream``), because
@@ -7,9 +7,11 @@ trio-websocket over a stream this module owns (``wrap_client_stream``), because
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -23,7 +25,7 @@ from trio_websocket import (
 
 import trio_ws
 from trio_ws import WebSocket
-from trio_ws.testing import serve_app
+from trio_ws.testing import LiveServer, open_server
 
 pytest_plugins = ["pytester"]
 
@@ -66,16 +68,16 @@ async def ws_client(
         await trio.aclose_forcefully(stream)
 
 
-def port_of(base_url: str) -> int:
-    return int(base_url.rpartition(":")[2])
-
-
-async def test_serve_app_yields_a_ws_base_url_and_serves_real_clients() -> None:
+async def test_open_server_yields_http_and_ws_base_urls_and_serves_real_clients() -> None:
     with trio.fail_after(LIMIT):
-        async with serve_app(app) as base_url:
-            assert base_url.startswith("ws://127.0.0.1:")
-            assert not base_url.endswith("/")
-            async with ws_client(base_url, "/echo", subprotocols=["v1"]) as ws:
+        async with open_server(app) as server:
+            assert server == LiveServer(
+                url=f"http://127.0.0.1:{server.port}",
+                ws_url=f"ws://127.0.0.1:{server.port}",
+                host="127.0.0.1",
+                port=server.port,
+            )
+            async with ws_client(server.ws_url, "/echo", subprotocols=["v1"]) as ws:
                 assert ws.subprotocol == "v1"
                 await ws.send_message("hi")
                 assert await ws.get_message() == "/echo: hi"
@@ -85,9 +87,9 @@ async def test_serve_app_yields_a_ws_base_url_and_serves_real_clients() -> None:
 
 async def test_denial_reaches_the_client_as_an_http_response() -> None:
     with trio.fail_after(LIMIT):
-        async with serve_app(app) as base_url:
+        async with open_server(app) as server:
             with pytest.RaisesGroup(ConnectionRejected, allow_unwrapped=True) as info:
-                async with ws_client(base_url, "/deny"):
+                async with ws_client(server.ws_url, "/deny"):
                     pass  # pragma: no cover
     rejected = (
         info.value if isinstance(info.value, ConnectionRejected) else info.value.exceptions[0]
@@ -99,18 +101,18 @@ async def test_denial_reaches_the_client_as_an_http_response() -> None:
 
 async def test_server_is_gone_after_the_block() -> None:
     with trio.fail_after(LIMIT):
-        async with serve_app(app) as base_url:
+        async with open_server(app) as server:
             pass
         with pytest.raises(OSError):  # noqa: PT011 (refused: errno differs between systems)
-            await trio.open_tcp_stream("127.0.0.1", port_of(base_url))
+            await trio.open_tcp_stream("127.0.0.1", server.port)
 
 
 async def test_shutdown_with_a_client_still_connected_is_bounded() -> None:
     config = Config()
     config.graceful_timeout = 0.2
     with trio.fail_after(LIMIT):
-        async with serve_app(app, config=config) as base_url:
-            stream = await trio.open_tcp_stream("127.0.0.1", port_of(base_url))
+        async with open_server(app, config=config) as server:
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
             async with trio.open_nursery() as nursery:
                 ws = await wrap_client_stream(nursery, stream, "127.0.0.1", "/")
                 await ws.send_message("x")
@@ -124,8 +126,8 @@ async def test_the_given_config_is_copied_not_changed() -> None:
     config = Config()
     config.bind = ["0.0.0.0:9"]
     with trio.fail_after(LIMIT):
-        async with serve_app(app, config=config) as base_url:
-            assert base_url.startswith("ws://127.0.0.1:")
+        async with open_server(app, config=config) as server:
+            assert server.url.startswith("http://127.0.0.1:")
     assert config.bind == ["0.0.0.0:9"]
 
 
@@ -138,16 +140,20 @@ async def test_ipv6_host() -> None:
     except OSError:  # pragma: no cover
         pytest.skip("::1 is not available")
     with trio.fail_after(LIMIT):
-        async with serve_app(app, host="::1") as base_url:
-            assert base_url.startswith("ws://[::1]:")
-            stream = await trio.open_tcp_stream("::1", port_of(base_url))
+        async with open_server(app, host="::1") as server:
+            assert (server.url, server.ws_url, server.host) == (
+                f"http://[::1]:{server.port}",
+                f"ws://[::1]:{server.port}",
+                "::1",
+            )
+            stream = await trio.open_tcp_stream("::1", server.port)
             await trio.aclose_forcefully(stream)
 
 
 async def test_the_blocks_own_error_propagates_unwrapped() -> None:
     with trio.fail_after(LIMIT):
         with pytest.raises(KeyError, match="from the test") as info:
-            async with serve_app(app):
+            async with open_server(app):
                 raise KeyError("from the test")
     assert info.type is KeyError
 
@@ -158,8 +164,8 @@ async def test_client_sees_close_1000_when_the_handler_returns() -> None:
         await ws.send_text("one")
 
     with trio.fail_after(LIMIT):
-        async with serve_app(trio_ws.websocket_app(short)) as base_url:
-            async with ws_client(base_url) as ws:
+        async with open_server(trio_ws.websocket_app(short)) as server:
+            async with ws_client(server.ws_url) as ws:
                 assert await ws.get_message() == "one"
                 with pytest.raises(ConnectionClosed) as info:
                     await ws.get_message()
@@ -171,52 +177,110 @@ async def test_client_sees_close_1000_when_the_handler_returns() -> None:
 # already imported, and says so with a warning (an error here).
 
 
-def test_plugin_fixture_serves_the_test_app(pytester: pytest.Pytester) -> None:
-    pytester.makeini(
-        """
-        [pytest]
-        trio_mode = true
-        filterwarnings = error
-        """
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def pytest11_entry_points() -> dict[str, str]:
+    """The ``pytest11`` entry points pyproject.toml declares."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is new in Python 3.11")
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    entry_points: dict[str, str] = project["entry-points"]["pytest11"]
+    return entry_points
+
+
+def install_entry_points(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make pyproject's ``pytest11`` entry points visible to the subprocess, as an installed
+    trio_ws does: a distribution's metadata on ``PYTHONPATH``, without installing anything."""
+    site = pytester.path / "site"
+    dist_info = site / "trio_ws_entry_points-0.dist-info"
+    dist_info.mkdir(parents=True)
+    dist_info.joinpath("METADATA").write_text(
+        "Metadata-Version: 2.1\nName: trio_ws_entry_points\nVersion: 0\n", encoding="utf-8"
     )
-    pytester.makeconftest('pytest_plugins = ["trio_ws.testing.pytest_plugin"]\n')
-    pytester.makepyfile(
-        """
-        import trio
-        from trio_websocket import wrap_client_stream
-
-        import trio_ws
-
-
-        async def shout(ws):
-            await ws.accept()
-            await ws.send_text((await ws.receive_text()).upper())
-
-
-        def test_default_config(hypercorn_config):
-            assert hypercorn_config.graceful_timeout == 1.0
-
-
-        async def test_factory(hypercorn_server):
-            with trio.fail_after(10):
-                async with hypercorn_server(trio_ws.websocket_app(shout)) as base_url:
-                    host, _, port = base_url.removeprefix("ws://").rpartition(":")
-                    stream = await trio.open_tcp_stream(host, int(port))
-                    try:
-                        async with trio.open_nursery() as nursery:
-                            ws = await wrap_client_stream(nursery, stream, host, "/")
-                            await ws.send_message("hi")
-                            assert await ws.get_message() == "HI"
-                            await ws.aclose()
-                    finally:
-                        await trio.aclose_forcefully(stream)
-        """
+    lines = [f"{name} = {value}" for name, value in pytest11_entry_points().items()]
+    dist_info.joinpath("entry_points.txt").write_text(
+        "[pytest11]\n" + "\n".join(lines) + "\n", encoding="utf-8"
     )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
+
+
+SHOUT_TESTS = """
+    import trio
+    from trio_websocket import wrap_client_stream
+
+    import trio_ws
+
+
+    async def shout(ws):
+        await ws.accept()
+        await ws.send_text((await ws.receive_text()).upper())
+
+
+    def test_default_config(hypercorn_config):
+        assert hypercorn_config.graceful_timeout == 1.0
+
+
+    async def test_factory(hypercorn_server):
+        with trio.fail_after(10):
+            async with hypercorn_server(trio_ws.websocket_app(shout)) as server:
+                assert server.ws_url == f"ws://127.0.0.1:{server.port}"
+                stream = await trio.open_tcp_stream(server.host, server.port)
+                try:
+                    async with trio.open_nursery() as nursery:
+                        ws = await wrap_client_stream(nursery, stream, server.host, "/")
+                        await ws.send_message("hi")
+                        assert await ws.get_message() == "HI"
+                        await ws.aclose()
+                finally:
+                    await trio.aclose_forcefully(stream)
+"""
+
+
+def test_pyproject_declares_the_plugin_under_its_module_name() -> None:
+    assert pytest11_entry_points() == {
+        "trio_ws.testing.pytest_plugin": "trio_ws.testing.pytest_plugin"
+    }
+
+
+def test_plugin_loads_from_its_entry_point_with_no_conftest(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_entry_points(pytester, monkeypatch)
+    pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
+    pytester.makepyfile(SHOUT_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(passed=2)
 
 
-def test_plugin_config_fixture_can_be_overridden(pytester: pytest.Pytester) -> None:
+def test_plugin_can_be_disabled_by_its_entry_point_name(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_entry_points(pytester, monkeypatch)
+    pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
+    pytester.makepyfile(SHOUT_TESTS)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-p", "no:trio_ws.testing.pytest_plugin", timeout=60
+    )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*fixture 'hypercorn_config' not found*"])
+
+
+def test_plugin_from_a_conftest_line_without_the_entry_point(pytester: pytest.Pytester) -> None:
+    """A source checkout that is not installed: one line in the root conftest.py."""
+    pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
+    pytester.makeconftest('pytest_plugins = ["trio_ws.testing.pytest_plugin"]\n')
+    pytester.makepyfile(SHOUT_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=2)
+
+
+def test_plugin_config_fixture_can_be_overridden(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the entry point and the old conftest line both: registered once, not twice."""
+    install_entry_points(pytester, monkeypatch)
     pytester.makeini("[pytest]\ntrio_mode = true\nfilterwarnings = error\n")
     pytester.makeconftest(
         """
@@ -247,8 +311,8 @@ def test_plugin_config_fixture_can_be_overridden(pytester: pytest.Pytester) -> N
 
         async def test_factory_uses_it(hypercorn_server, hypercorn_config):
             assert hypercorn_config.graceful_timeout == 0.1
-            async with hypercorn_server(app) as base_url:
-                assert base_url.startswith("ws://127.0.0.1:")
+            async with hypercorn_server(app) as server:
+                assert server.url == f"http://127.0.0.1:{server.port}"
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
@@ -260,3 +324,68 @@ def test_plugin_module_exports() -> None:
     from trio_ws.testing import pytest_plugin
 
     assert pytest_plugin.__all__ == ["HypercornServer", "hypercorn_config", "hypercorn_server"]
+
+
+# --------------------------------------------------------------------------- the deprecated name
+
+
+async def test_serve_app_is_deprecated_and_still_yields_the_ws_url() -> None:
+    with pytest.deprecated_call(match=r"trio_ws\.testing\.serve_app is deprecated.*open_server"):
+        manager = trio_ws.testing.serve_app(app)
+    assert manager is not None
+    with trio.fail_after(LIMIT):
+        async with manager as base_url:
+            assert base_url.startswith("ws://127.0.0.1:")
+            async with ws_client(base_url, "/old") as ws:
+                await ws.send_message("hi")
+                assert await ws.get_message() == "/old: hi"
+
+
+# --------------------------------------------------------------------------- shutdown_trigger
+
+
+async def test_shutdown_trigger_starts_hypercorns_graceful_shutdown_inside_the_block() -> None:
+    config = Config()
+    config.graceful_timeout = 5
+    trigger = trio.Event()
+    with trio.fail_after(LIMIT):
+        async with open_server(app, config=config, shutdown_trigger=trigger.wait) as server:
+            async with ws_client(server.ws_url, "/echo") as ws:
+                await ws.send_message("before")
+                assert await ws.get_message() == "/echo: before"
+                trigger.set()
+                # Hypercorn stops accepting: a new connection is refused (or reset) soon.
+                while True:
+                    try:
+                        stream = await trio.open_tcp_stream(server.host, server.port)
+                    except OSError:
+                        break
+                    await trio.aclose_forcefully(stream)
+                    await trio.sleep(0.01)
+                # The open connection still works until the graceful deadline.
+                await ws.send_message("during")
+                assert await ws.get_message() == "/echo: during"
+
+
+async def test_a_shutdown_trigger_that_never_fires_is_cancelled_on_exit() -> None:
+    never = trio.Event()
+    with trio.fail_after(LIMIT):
+        async with open_server(app, shutdown_trigger=never.wait) as server:
+            assert server.port > 0
+
+
+@pytest.mark.parametrize(
+    ("bound", "expected"),
+    [
+        ("http://127.0.0.1:8000", ("ws://127.0.0.1:8000", "127.0.0.1", 8000)),
+        ("https://127.0.0.1:8443", ("wss://127.0.0.1:8443", "127.0.0.1", 8443)),
+        ("https://[::1]:9", ("wss://[::1]:9", "::1", 9)),
+    ],
+)
+def test_live_server_from_what_hypercorn_reports(
+    bound: str, expected: tuple[str, str, int]
+) -> None:
+    """Hypercorn reports ``https://`` when the config has TLS: the WebSocket URL is ``wss://``."""
+    server = LiveServer._from_bound(bound)
+    assert server.url == bound
+    assert (server.ws_url, server.host, server.port) == expected

@@ -599,8 +599,6 @@ SEND_HELPERS = [
         [CONNECT],
         [call("accept"), call("send_json", {"s": {1, 2}}), call("send_json", {"ok": 1})],
     ),
-    # Neither class checks the payload type.
-    Scenario("text-given-bytes", [CONNECT], [call("accept"), call("send_text", b"raw")]),
     *(
         Scenario(
             f"{method}-before-accept",
@@ -1222,8 +1220,31 @@ CONSTRUCTOR_CALLS: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
     ((), {"code": 4000, "reason": "é"}),
     ((1000,), {"reason": ""}),
 ]
-# WebSocketException has no default code.
-EXCEPTION_CALLS = [c for c in CONSTRUCTOR_CALLS if c[0] or "code" in c[1]]
+# WebSocketException has no default code, and (a deliberate difference, issue 7 item 4) it
+# refuses a code that cannot be sent in a close frame, such as 1006, when it is raised.
+EXCEPTION_CALLS = [
+    c for c in CONSTRUCTOR_CALLS if (c[0] or "code" in c[1]) and c[1].get("code") != 1006
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((1006,), ValueError),
+        ((999, "x"), ValueError),
+        ((1000, "x" * 124), ValueError),
+        ((1008, [{"msg": "field required"}]), TypeError),
+        (("1000",), TypeError),
+        ((True,), TypeError),
+    ],
+    ids=str,
+)
+def test_websocket_exception_checks_its_arguments_where_starlette_does_not(
+    args: tuple[Any, ...], error: type[Exception]
+) -> None:
+    starlette.exceptions.WebSocketException(*args)  # Starlette accepts them all
+    with pytest.raises(error, match="WebSocketException"):
+        trio_ws.WebSocketException(*args)
 
 
 @pytest.mark.parametrize(("args", "kwargs"), CONSTRUCTOR_CALLS, ids=str)
@@ -1406,3 +1427,28 @@ async def test_starlette_program_runs_unchanged(
     actual = await run_program(endpoint, TRIO_WS_API, incoming, scope)
     assert actual == expected
     assert expected[1], "the program sent nothing"
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [("send_text", b"raw"), ("send_bytes", "text"), ("send_text", None), ("send_bytes", 3)],
+)
+async def test_send_helpers_check_the_payload_type_where_starlette_does_not(
+    method: str, data: object
+) -> None:
+    # Deliberate difference (issue 7 item 4): Starlette hands a wrong payload to the server,
+    # which chokes on it (Hypercorn: TypeError inside, the client sees 1011); trio_ws raises
+    # TypeError at the call and sends nothing.
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    ws = trio_ws.WebSocket(websocket_scope(), receive, send)
+    await ws.accept()
+    with pytest.raises(TypeError, match=method):
+        await getattr(ws, method)(data)
+    assert [m["type"] for m in sent] == ["websocket.accept"]

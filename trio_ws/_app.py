@@ -16,6 +16,10 @@ Handler = Callable[[WebSocket], Awaitable[None]]
 _NOT_FOUND = PlainTextResponse("Not Found", status_code=404)
 
 
+async def _unused(*args: Any) -> Any:  # pragma: no cover - never called
+    raise AssertionError("only used to check the options")
+
+
 async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
@@ -81,13 +85,16 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
     Args:
         handler: ``async def handler(ws: WebSocket) -> None``.
         **options: Keyword options for :class:`WebSocket` (``max_queued_messages``,
-            ``close_timeout``, ``shutdown_close_code``, ``shield_sends``).
+            ``on_inbox_full``, ``inbox_full_timeout``, ``max_message_size``,
+            ``close_on_invalid_json``, ``close_timeout``, ``send_timeout``,
+            ``shutdown_close_code``, ``shield_sends``).
 
     Returns:
         An ASGI 3 application.
 
     Raises:
-        TypeError: ``handler`` is not callable.
+        TypeError: ``handler`` is not callable, or an option has the wrong type.
+        ValueError: An option is out of range.
 
     Example::
 
@@ -98,4 +105,8 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
 
         app = trio_ws.websocket_app(echo)
     """
+    if not callable(handler):
+        raise TypeError(f"handler must be an async callable taking a WebSocket, not {handler!r}")
+    # Fail now, where the app is built, rather than at the first connection.
+    WebSocket({"type": "websocket"}, _unused, _unused, **options)
     return SessionApp(handler, options)

@@ -47,6 +47,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._checks import check_callable, check_str, check_strings
 from ._datastructures import Headers, URLPath
 from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._origins import AllowedOrigins, OriginPolicy
@@ -346,6 +347,10 @@ class Route(BaseRoute):
         methods: Collection[str] | None = None,
         name: str | None = None,
     ) -> None:
+        check_str("path", path)
+        check_callable("endpoint", endpoint, "an async function or an ASGI application")
+        check_strings("methods", methods, optional=True)
+        check_str("name", name, optional=True)
         if not path.startswith("/"):
             raise ValueError(f"a route path must start with '/', not {path!r}")
         self.path = path
@@ -437,6 +442,9 @@ class WebSocketRoute(BaseRoute):
         allow_missing_origin: bool = True,
         **session_options: Any,
     ) -> None:
+        check_str("path", path)
+        check_callable("endpoint", endpoint, "an async function or an ASGI application")
+        check_str("name", name, optional=True)
         if not path.startswith("/"):
             raise ValueError(f"a route path must start with '/', not {path!r}")
         self.path = path
@@ -522,6 +530,10 @@ class Mount(BaseRoute):
         routes: Sequence[BaseRoute] | None = None,
         name: str | None = None,
     ) -> None:
+        check_str("path", path)
+        check_str("name", name, optional=True)
+        if app is not None:
+            check_callable("app", app, "an ASGI application")
         if path and not path.startswith("/"):
             raise ValueError(f"a mount path must be '' or start with '/', not {path!r}")
         if (app is None) == (routes is None):
@@ -632,7 +644,19 @@ class Router:
         default: ASGIApp | None = None,
         json_codec: JSONCodec | None = None,
     ) -> None:
+        if isinstance(routes, BaseRoute):
+            raise TypeError("routes must be a list of routes, not a single route: [route]")
         self.routes: list[BaseRoute] = [] if routes is None else list(routes)
+        for route in self.routes:
+            if not isinstance(route, BaseRoute):
+                raise TypeError(
+                    f"routes must hold Route, WebSocketRoute or Mount objects, not "
+                    f"{type(route).__name__} ({route!r:.40})"
+                )
+        if lifespan is not None:
+            check_callable("lifespan", lifespan, "a function returning an async context manager")
+        if default is not None:
+            check_callable("default", default, "an ASGI application")
         self.json_codec: JSONCodec | None = json_codec
         self.lifespan_context = lifespan
         self.default: ASGIApp = _not_found if default is None else default

@@ -2,33 +2,44 @@
 
 :class:`SessionCore` is the base of :class:`~trio_ws.WebSocket`. It holds the connection's
 state (what the client and the application have done, the close code and who closed), and
-everything a session adds on top of plain use:
+everything a session adds on top of plain use. The rules it keeps:
 
-* **The reader role.** Only one task at a time calls the server's ``receive``. When the
-  server's ``receive`` is a trio memory channel (Hypercorn's trio worker, :mod:`trio_ws.testing`),
-  a task inside ``receive_*`` reads it directly: no extra task hop on the hot path. Otherwise,
-  or while somebody waits for the disconnect, a *pump* task reads and queues messages in a
-  bounded inbox that receivers take from.
-* **The disconnect never waits behind data.** Whoever reads it records the code and reason,
-  marks the client side finished, wakes waiters and cancels
-  :meth:`~SessionCore.cancel_on_disconnect` scopes. Messages queued before it are still
-  delivered first.
-* **The send gate.** Before each send, pending messages are moved from the server's channel
-  into the inbox without blocking, so a send-only handler learns of the disconnect on its next
-  send; sends after the client left raise at once.
+* **One reader.** Only one task at a time calls the server's ``receive``. When that is a trio
+  memory channel's ``receive`` (Hypercorn's trio worker, ``trio_ws.serve``'s data plane,
+  :mod:`trio_ws.testing`), a task inside ``receive_*`` reads the channel itself: no task hop on
+  the hot path, and trio's channels lose nothing when cancelled. Otherwise, and while somebody
+  waits for the disconnect, a *pump* task reads for the session into a bounded inbox.
+* **Read ahead only to find the disconnect.** Before each send the session looks at the end
+  of the server's channel buffer without taking anything: a disconnect there is noted at once
+  (state, code, waiters, :meth:`~SessionCore.cancel_on_disconnect` scopes) while the data
+  before it stays for receivers, in order. Only when the server's own reader is blocked on a
+  full channel (the disconnect may be behind it) does the session move messages into its inbox.
+* **An application that receives is never closed for overflow.** When the inbox is full, the
+  session stops reading ahead and the client is slowed by TCP backpressure. Only when no task
+  takes a message from a full inbox for ``inbox_full_timeout`` seconds while the client keeps
+  sending does the session close with 1008 (``on_inbox_full="close"``, the default).
+* **Every public async method is a checkpoint** on every path. A server ``send`` that returns
+  without yielding (Hypercorn's, once it has processed the client's close) is followed by a
+  checkpoint, so a send loop can never starve the server's reader.
 * **The exit table.** Leaving the session closes the connection with the code its exit path
   calls for (see :meth:`SessionCore.__aexit__`).
-* **Helper tasks and statistics**: :meth:`~SessionCore.start_soon`, :meth:`~SessionCore.start`,
-  :meth:`~SessionCore.statistics`.
 
-The Starlette-compatible API and plain mode live in :mod:`trio_ws._websocket`; its
-``receive`` and data sends hand over to :meth:`SessionCore._session_receive` and
-:meth:`SessionCore._session_send` once the session is entered.
+The Starlette-compatible API and plain mode live in :mod:`trio_ws._websocket`. Once a session
+is entered, ``receive`` and ``send`` are bound on the instance to :meth:`~SessionCore._session_receive`
+and :meth:`~SessionCore._session_send` (a subclass that overrides them keeps its own, which
+reaches the session through ``super()``).
+
+trio private names used here (pinned by ``tests/test_session_private.py``):
+``Task._schedule_points`` (trio's own counter behind :func:`trio.testing.assert_checkpoints`),
+and a memory channel's ``_state.data`` / ``_state.send_tasks`` (its buffer and blocked senders).
+Where they are missing the session falls back to a checkpoint after every send and to reading
+ahead with ``receive_nowait``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sys
 from collections import deque
@@ -40,10 +51,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import trio
 
-from ._exceptions import (
-    WebSocketDisconnect,
-    WebSocketException,
-)
+from ._checks import check_bool, check_int, check_seconds
+from ._exceptions import WebSocketDisconnect, WebSocketException
 from ._http import HTTPConnection, StateT
 from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._state import (
@@ -60,12 +69,21 @@ if sys.version_info < (3, 11):  # pragma: no cover
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["SHUTDOWN_EXTENSION", "SessionCore", "SessionStatistics"]
+__all__ = [
+    "DATAPLANE_EXTENSION",
+    "SHUTDOWN_EXTENSION",
+    "ClosedBy",
+    "SessionCore",
+    "SessionStatistics",
+]
+
+logger = logging.getLogger("trio_ws")
 
 _CONNECTING = WebSocketState.CONNECTING
 _CONNECTED = WebSocketState.CONNECTED
 _DISCONNECTED = WebSocketState.DISCONNECTED
-_RESPONSE = WebSocketState.RESPONSE
+
+ClosedBy = Literal["client", "application", "server"]
 
 _NORMAL_ENDS = (WebSocketDisconnect, WebSocketException)
 # Cancelled from outside, the closing handshake waits only while messages keep coming this often.
@@ -73,7 +91,20 @@ _QUIET_LIMIT = 0.2
 #: The scope extension through which a server asks the sessions it cancels to close with its
 #: own code: ``scope["extensions"][SHUTDOWN_EXTENSION] = {"close_code": 1001, "reason": ...}``.
 SHUTDOWN_EXTENSION = "trio_ws.shutdown"
+#: The scope extension ``trio_ws.serve`` sets on connections its own data plane carries. There
+#: the server's ``send`` is cancel-safe (a cancelled send leaves the stream untouched or aborts
+#: the connection; a compressor never goes out of step), so the session does not shield sends.
+DATAPLANE_EXTENSION = "trio_ws.dataplane"
+#: The key with which a server marks a ``websocket.disconnect`` it caused itself (a protocol
+#: error, an oversize message, a missed pong): its value is ``"server"``.
+CLOSED_BY_KEY = "trio_ws.closed_by"
 _OVERFLOW_REASON = "too many unread messages"
+# While the inbox is full and somebody waits for the disconnect: how often, in seconds, the pump
+# looks at the end of the server's channel for it.
+_LOOK_INTERVAL = 0.25
+_SEND_TIMEOUT_REASON = "send timed out"
+# HTTP statuses for an exit before accept (RFC 9110 section 15).
+_DENIED, _ERROR, _UNAVAILABLE = 403, 500, 503
 
 
 @dataclass(frozen=True)
@@ -85,7 +116,7 @@ class SessionStatistics:
         bytes_received: Their payload size (text counted in UTF-8).
         messages_sent: Data messages handed to the server.
         bytes_sent: Their payload size (text counted in UTF-8).
-        queued_in: Messages read from the server and waiting in the inbox.
+        queued_in: Messages read ahead from the server and waiting in the inbox.
         max_queued_in: The inbox limit (``max_queued_messages``).
         sending: Sends currently inside the server's ``send``.
         receivers_waiting: Tasks waiting inside ``receive_*`` for someone else to read.
@@ -106,7 +137,7 @@ class SessionStatistics:
     pump_running: bool
     helper_tasks: int
     close_code: int | None
-    closed_by: Literal["client", "application"] | None
+    closed_by: Literal["client", "application", "server"] | None
 
 
 def _utf8_size(text: str) -> int:
@@ -120,6 +151,24 @@ def _offers_compression(scope: Scope) -> bool:
     return False
 
 
+def _is_channel_receive(receive: Receive) -> bool:
+    return getattr(receive, "__func__", None) is trio.MemoryReceiveChannel.receive and isinstance(
+        getattr(receive, "__self__", None), trio.MemoryReceiveChannel
+    )
+
+
+def _peekable_state(receive: Receive) -> Any:
+    """The trio channel's shared state, whose buffer can be looked at without taking from it."""
+    state = getattr(getattr(receive, "__self__", None), "_state", None)
+    if isinstance(getattr(state, "data", None), deque) and hasattr(state, "send_tasks"):
+        return state
+    return None
+
+
+# Where trio lacks the counter (a future release), every send ends with a checkpoint.
+_COUNTS_SCHEDULE_POINTS = hasattr(trio.lowlevel.Task, "_schedule_points")
+
+
 class SessionCore(HTTPConnection[StateT]):
     """The connection state both modes share, and the session machinery.
 
@@ -127,15 +176,13 @@ class SessionCore(HTTPConnection[StateT]):
     docstring lists the constructor arguments.
     """
 
-    #: Whether entering a session may replace ``receive`` on the instance with
-    #: :meth:`_session_receive`, saving a coroutine frame on every message. A subclass that
-    #: overrides ``receive`` keeps its own (which reaches the session through ``super()``).
-    _direct_session_receive: ClassVar[bool] = False
+    #: The methods a session may bind on the instance to its own (``receive``, ``send``),
+    #: saving a coroutine frame per message. A subclass that overrides one keeps its own.
+    _session_bindings: ClassVar[tuple[str, ...]] = ()
 
     # HTTPConnection's own attributes (the scope and its cached views) stay in __dict__.
     __slots__ = (
         "_accepted",
-        "_block_when_full",
         "_bytes_in",
         "_bytes_out",
         "_close_on_invalid_json",
@@ -143,7 +190,9 @@ class SessionCore(HTTPConnection[StateT]):
         "_disconnect",
         "_disconnect_scopes",
         "_disconnected",
+        "_full_since",
         "_inbox",
+        "_inbox_timeout",
         "_json",
         "_max_queued",
         "_max_size",
@@ -155,8 +204,11 @@ class SessionCore(HTTPConnection[StateT]):
         "_pump_running",
         "_reading",
         "_receive",
+        "_receive_checkpoints",
         "_send",
+        "_send_timeout",
         "_sending",
+        "_server_pending",
         "_server_queue",
         "_shield",
         "_shield_option",
@@ -177,33 +229,41 @@ class SessionCore(HTTPConnection[StateT]):
         *,
         max_queued_messages: int = 32,
         on_inbox_full: Literal["close", "block"] = "close",
+        inbox_full_timeout: float = 10.0,
         max_message_size: int | None = None,
         close_on_invalid_json: bool = False,
         close_timeout: float = 2.0,
+        send_timeout: float | None = None,
         shutdown_close_code: int = 1012,
         shield_sends: bool | None = None,
         json_codec: JSONCodec | None = None,
     ) -> None:
-        if scope.get("type") != "websocket":
-            raise ValueError(
-                f"WebSocket needs a scope of type 'websocket', not {scope.get('type')!r}"
-            )
+        if not isinstance(scope, dict) or scope.get("type") != "websocket":
+            shown = scope.get("type") if isinstance(scope, dict) else type(scope).__name__
+            raise ValueError(f"WebSocket needs a scope of type 'websocket', not {shown!r}")
+        if not callable(receive) or not callable(send):
+            raise TypeError("WebSocket needs the ASGI receive and send callables")
         super().__init__(scope)
-        if max_queued_messages < 1:
-            raise ValueError(f"max_queued_messages must be at least 1, not {max_queued_messages}")
+        check_int("max_queued_messages", max_queued_messages, minimum=1)
+        if on_inbox_full not in ("close", "block"):
+            raise ValueError(f'on_inbox_full must be "close" or "block", not {on_inbox_full!r}')
+        check_seconds("inbox_full_timeout", inbox_full_timeout, allow_zero=False)
+        check_int("max_message_size", max_message_size, minimum=0, optional=True)
+        check_bool("close_on_invalid_json", close_on_invalid_json)
+        check_seconds("close_timeout", close_timeout)
+        check_seconds("send_timeout", send_timeout, optional=True, allow_zero=False)
+        check_int("shutdown_close_code", shutdown_close_code, minimum=0)
         validate_close(shutdown_close_code, None)
+        check_bool("shield_sends", shield_sends, optional=True)
         self._receive = receive
         self._send = send
         self.client_state: WebSocketState = _CONNECTING
         self.application_state: WebSocketState = _CONNECTING
         self.close_code: int | None = None
         self.close_reason: str = ""
-        self.closed_by: Literal["client", "application"] | None = None
-        if on_inbox_full not in ("close", "block"):
-            raise ValueError(f'on_inbox_full must be "close" or "block", not {on_inbox_full!r}')
+        self.closed_by: ClosedBy | None = None
         self._max_queued = max_queued_messages
-        if max_message_size is not None and max_message_size < 0:
-            raise ValueError(f"max_message_size must not be negative, not {max_message_size}")
+        self._inbox_timeout: float = math.inf if on_inbox_full == "block" else inbox_full_timeout
         self._max_size: float = math.inf if max_message_size is None else max_message_size
         self._close_on_invalid_json = close_on_invalid_json
         if json_codec is None:
@@ -211,17 +271,22 @@ class SessionCore(HTTPConnection[StateT]):
         elif not isinstance(json_codec, JSONCodec):
             raise TypeError(f"json_codec must be a trio_ws.JSONCodec, not {json_codec!r}")
         self._json: JSONCodec = json_codec
-        self._block_when_full = on_inbox_full == "block"
         self._close_timeout = close_timeout
+        self._send_timeout = send_timeout
         self._shutdown_code = shutdown_close_code
         self._shield_option = shield_sends
+        # A trio channel's receive is a full checkpoint on every path; other servers' receive
+        # gets one added in plain mode (see WebSocket.receive).
+        self._receive_checkpoints = _is_channel_receive(receive)
         # Session state; _nursery is None until the session is entered, and the inbox is
         # created when a message first has to wait in it (an idle session stays small).
         self._inbox: deque[Message] | None = None
+        self._full_since: float | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_manager: Any = None
         self._nowait: Callable[[], Message] | None = None
         self._server_queue: Any = None  # the trio channel's state, to peek at its buffer
+        self._server_pending = False
         self._shield = True
         self._reading = False
         self._waiters: trio.lowlevel.ParkingLot | None = None
@@ -233,29 +298,31 @@ class SessionCore(HTTPConnection[StateT]):
         self._sending = 0
         self._messages_in = self._bytes_in = self._messages_out = self._bytes_out = 0
 
-    # ------------------------------------------------------------------ session receive
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "receive" in vars(cls):
-            cls._direct_session_receive = False
+        overridden = {name for name in cls._session_bindings if name in vars(cls)}
+        if overridden:
+            cls._session_bindings = tuple(n for n in cls._session_bindings if n not in overridden)
+
+    # ------------------------------------------------------------------ session receive
 
     async def _session_receive(self) -> Message:
-        """The session's ``receive``: the inbox first, then the reader role."""
+        """The session's ``receive``: the inbox first, then the server, then the disconnect."""
         while True:
             inbox = self._inbox
             if inbox:
                 await trio.lowlevel.checkpoint_if_cancelled()
                 message = inbox.popleft()
-                self._wake()  # the pump may wait for room
+                self._full_since = None
+                self._wake()  # the pump or a sender may wait for room
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return message
-            if self._disconnect is not None:
+            if self._disconnect is not None and not self._server_pending:
                 await trio.lowlevel.checkpoint()
                 return self._disconnect
             if not self._reading and self._nowait is not None:
-                # Fast path: read the server's channel ourselves; a trio channel's receive
-                # loses nothing when cancelled.
+                # Read the server's channel ourselves: trio channels lose nothing when
+                # cancelled, and their receive is a full checkpoint.
                 self._reading = True
                 try:
                     message = await self._receive()
@@ -277,12 +344,16 @@ class SessionCore(HTTPConnection[StateT]):
                     self._too_big(size)
                 else:
                     self._incoming(message)
-                return message if self._disconnect is None else self._disconnect
+                if self._disconnect is None:
+                    return message  # websocket.connect
+                if self._server_pending:
+                    continue  # an oversize message after the client left: skip it
+                return self._disconnect
             await self._wait_for_change()
 
     def _record_disconnect(self, message: Message) -> None:
         if self.closed_by is None:
-            self.closed_by = "client"
+            self.closed_by = "server" if message.get(CLOSED_BY_KEY) == "server" else "client"
             self.close_code = message.get("code", 1005)
             self.close_reason = message.get("reason") or ""
 
@@ -301,13 +372,14 @@ class SessionCore(HTTPConnection[StateT]):
                 return False
             return True
         if message_type == "websocket.disconnect":
+            self._server_pending = False
             self._on_disconnect(message)
             return False
         return True  # websocket.connect
 
     def _on_disconnect(self, message: Message) -> None:
         if self._disconnect is not None:
-            return  # the client's reply after an overflow close: the app already knows
+            return  # the client's reply after the session closed: the app already knows
         self._disconnect = message
         self._record_disconnect(message)
         if self._disconnected is not None:
@@ -322,19 +394,38 @@ class SessionCore(HTTPConnection[StateT]):
             self._waiters.unpark_all()
 
     async def _wait_for_change(self) -> None:
-        """Park until a message is queued, the reader role is free, or the client left."""
+        """Park until a message is queued or taken, the reader role is free, or the client left."""
         if self._waiters is None:
             self._waiters = trio.lowlevel.ParkingLot()
         await self._waiters.park()
 
+    def _inbox_expired(self) -> bool:
+        """Whether the inbox has been full, with nobody taking from it, for the timeout."""
+        full_since = self._full_since
+        return full_since is not None and trio.current_time() - full_since >= self._inbox_timeout
+
     async def _pump(self) -> None:
         inbox = self._get_inbox()
         await trio.lowlevel.checkpoint()
+        task = trio.lowlevel.current_task()
         try:
             while self._disconnect is None:
-                if self._reading or (self._block_when_full and len(inbox) >= self._max_queued):
+                if self._reading:
                     await self._wait_for_change()
                     continue
+                if len(inbox) >= self._max_queued and not self._inbox_expired():
+                    # Backpressure: wait for a receiver to take one, at most until the
+                    # inbox-full timeout; then read once more to see what is waiting. Meanwhile
+                    # look at the end of the server's channel now and then for the disconnect.
+                    if self._disconnect_queued():
+                        break
+                    deadline = cast(float, self._full_since) + self._inbox_timeout
+                    if self._server_queue is not None:
+                        deadline = min(deadline, trio.current_time() + _LOOK_INTERVAL)
+                    with trio.move_on_at(deadline):
+                        await self._wait_for_change()
+                    continue
+                points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
                 self._reading = True
                 try:
                     message = await self._receive()
@@ -343,23 +434,26 @@ class SessionCore(HTTPConnection[StateT]):
                 if self._incoming(message):
                     self._queue(message)
                 self._wake()
+                if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+                    await trio.lowlevel.cancel_shielded_checkpoint()  # a server that never yields
         finally:
             self._pump_running = False
 
-    def _queue(self, message: Message) -> bool:
-        """Put a data message in the inbox; return whether another may follow it."""
+    def _queue(self, message: Message) -> None:
+        """Put a data message read ahead in the inbox, or close 1008 if it overflowed."""
         inbox = self._get_inbox()
         if len(inbox) >= self._max_queued:
-            # Only reached with on_inbox_full="close": the client sent more than the inbox
-            # holds while nobody received.
+            # Only reached once the inbox-full timeout has passed: the client kept sending
+            # while nobody received.
             self._end_conversation(1008, _OVERFLOW_REASON)
-            return False
+            return
         inbox.append(message)
+        if len(inbox) >= self._max_queued and self._full_since is None:
+            self._full_since = trio.current_time()
         self._wake()
-        return not self._block_when_full or len(inbox) < self._max_queued
 
     def _end_conversation(self, code: int, reason: str) -> None:
-        """Close on the application's behalf (inbox overflow, oversize message, bad JSON).
+        """Close on the application's behalf (overflow, oversize message, bad JSON, timeout).
 
         The application sees a disconnect with ``code`` at once (after the messages already
         queued); a helper task sends the close frame and discards what the client still sends,
@@ -391,15 +485,42 @@ class SessionCore(HTTPConnection[StateT]):
             self._inbox = deque()
         return self._inbox
 
-    def _drain_nowait(self, message: Message) -> None:
-        """Queue ``message`` and whatever else the server already has, without blocking."""
+    def _disconnect_queued(self) -> bool:
+        """Note a disconnect waiting at the end of the server's channel; say whether there was."""
+        queue = self._server_queue
+        if queue is None:
+            return False
+        data = queue.data
+        if data and data[-1]["type"] == "websocket.disconnect":
+            self._server_pending = True
+            self._on_disconnect(data[-1])
+            return True
+        return False
+
+    def _look_ahead(self) -> None:
+        """Before a send: note a disconnect the server has queued, without taking any data.
+
+        The disconnect is always the last message a server queues, so a look at the end of
+        the channel's buffer finds it behind any amount of unread data. Only when the server's
+        own reader waits for room (the disconnect may still be in the socket behind it), and
+        no task is reading, are messages moved into the inbox, up to its limit.
+        """
+        queue = self._server_queue
+        if queue is not None and (self._disconnect_queued() or not queue.send_tasks):
+            return
+        if self._reading or self._pump_running or self._nowait is None:
+            return
         receive_nowait = self._nowait
-        assert receive_nowait is not None
-        while self._incoming(message) and self._queue(message):
+        inbox = self._get_inbox()
+        while self._disconnect is None:
+            if len(inbox) >= self._max_queued and not self._inbox_expired():
+                return
             try:
                 message = receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
+            if self._incoming(message):
+                self._queue(message)
 
     # ------------------------------------------------------------------ session send
 
@@ -420,48 +541,74 @@ class SessionCore(HTTPConnection[StateT]):
             self.close_reason = message.get("reason") or ""
 
     async def _session_send(self, message: Message) -> None:
-        message_type = message["type"]
-        if message_type == "websocket.send":
-            receive_nowait = self._nowait
-            queue = self._server_queue
-            if (
-                self._disconnect is None
-                and receive_nowait is not None
-                and not self._reading
-                and (queue is None or queue.data or queue.send_tasks)
-                and not (self._block_when_full and len(self._inbox or ()) >= self._max_queued)
-            ):
-                # Whatever the server has queued, its disconnect included, goes to the inbox.
-                try:
-                    pending = receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    pass
-                else:
-                    self._drain_nowait(pending)
-            if self._disconnect is not None and self.application_state is _CONNECTED:
-                await trio.lowlevel.checkpoint()
-                raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
-            if self.application_state is not _CONNECTED:
-                # Let the state machine raise Starlette's error.
-                application_transition(self.application_state, message)
-            self._sending += 1
-            try:
-                if self._shield:
-                    with trio.CancelScope(shield=True):
-                        await self._send(message)
-                else:
-                    await self._send(message)
-            except OSError:
-                raise WebSocketDisconnect(code=1006)  # noqa: B904 (as in plain mode)
-            finally:
-                self._sending -= 1
-            self._messages_out += 1
-            text = message.get("text")
-            if text is None:
-                self._bytes_out += len(message["bytes"])
-            else:
-                self._bytes_out += len(text) if text.isascii() else len(text.encode())
+        """The session's ``send``: the send gate, then the server's ``send``, then a checkpoint
+        if the server did not yield."""
+        if message["type"] != "websocket.send":
+            await self._session_send_control(message)
             return
+        text = message.get("text")
+        if text is None:
+            data = message.get("bytes")
+            if data.__class__ is not bytes and not isinstance(data, (bytes, bytearray, memoryview)):
+                raise TypeError(
+                    "a websocket.send message needs 'text' (str) or 'bytes' (bytes), "
+                    f"not {type(data).__name__}"
+                )
+            size = len(data)
+        elif text.__class__ is str:
+            size = len(text) if text.isascii() else len(text.encode())
+        else:
+            raise TypeError(f"websocket.send 'text' must be a str, not {type(text).__name__}")
+        queue = self._server_queue
+        if self._disconnect is None and (queue is None or queue.data or queue.send_tasks):
+            self._look_ahead()
+        if self._disconnect is not None and self.application_state is _CONNECTED:
+            await trio.lowlevel.checkpoint()
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        if self.application_state is not _CONNECTED:
+            # Let the state machine raise Starlette's error.
+            application_transition(self.application_state, message)
+        task = trio.lowlevel.current_task()
+        points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
+        self._sending += 1
+        try:
+            if self._send_timeout is not None:
+                await self._send_with_deadline(message)
+            elif self._shield:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                with trio.CancelScope(shield=True):
+                    await self._send(message)
+            else:
+                await self._send(message)
+        except OSError:
+            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason) from None
+        finally:
+            self._sending -= 1
+        self._messages_out += 1
+        self._bytes_out += size
+        if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+            # The server took the message without yielding (Hypercorn does once it has
+            # processed the client's close): checkpoint here, so that a send loop lets the
+            # server's reader run. A cancellation delivered here leaves the message with the
+            # server.
+            await trio.lowlevel.checkpoint()
+
+    async def _send_with_deadline(self, message: Message) -> None:
+        with trio.move_on_after(cast(float, self._send_timeout)) as scope:
+            if self._shield:
+                with trio.CancelScope(shield=True):
+                    await self._send(message)
+            else:
+                await self._send(message)
+        if scope.cancelled_caught:
+            # Under trio_ws.serve's data plane the cancelled write aborted the connection;
+            # elsewhere the close below goes out if the connection still takes it.
+            self._end_conversation(1011, _SEND_TIMEOUT_REASON)
+            raise WebSocketDisconnect(1011, _SEND_TIMEOUT_REASON)
+
+    async def _session_send_control(self, message: Message) -> None:
+        """Accept, close and denial messages: validated first, sent shielded."""
+        message_type = message["type"]
         state = self.application_state
         if message_type == "websocket.close":
             if state is _DISCONNECTED or (state is _CONNECTED and self._disconnect is not None):
@@ -474,36 +621,46 @@ class SessionCore(HTTPConnection[StateT]):
                 message.get("subprotocol"),
                 message.get("headers") or (),
             )
+        await trio.lowlevel.checkpoint_if_cancelled()
         self.application_state = self._transition(state, message)
+        task = trio.lowlevel.current_task()
+        points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
         try:
             with trio.CancelScope(shield=True):
                 await self._send(message)
         except OSError:
-            raise WebSocketDisconnect(code=1006)  # noqa: B904 (as in plain mode)
+            raise WebSocketDisconnect(code=1006) from None
+        if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
-    # ------------------------------------------------------------------ session
+    # ------------------------------------------------------------------ session lifetime
 
     async def __aenter__(self) -> Self:
-        """Enter the session: open the connection's nursery and take over receiving."""
+        """Enter the session: open the connection's nursery and take over receiving.
+
+        Raises:
+            RuntimeError: The session was already entered.
+        """
         if self._nursery_manager is not None:
+            await trio.lowlevel.checkpoint()
             raise RuntimeError("this WebSocket session was already entered")
-        owner = getattr(self._receive, "__self__", None)
-        if isinstance(owner, trio.MemoryReceiveChannel) and (
-            getattr(self._receive, "__func__", None) is trio.MemoryReceiveChannel.receive
-        ):
-            self._nowait = owner.receive_nowait
-            # Peeking at the channel's buffer saves a raised WouldBlock on every send (about 2%
-            # of an echo's instructions). The attributes are trio's own, unchanged since trio
-            # 0.11; where they are missing, the probe raises and catches instead.
-            state = getattr(owner, "_state", None)
-            if isinstance(getattr(state, "data", None), deque) and hasattr(state, "send_tasks"):
-                self._server_queue = state
+        if self._receive_checkpoints:
+            self._nowait = cast(Any, self._receive).__self__.receive_nowait
+            self._server_queue = _peekable_state(self._receive)
         option = self._shield_option
-        self._shield = _offers_compression(self.scope) if option is None else option
+        if option is None:
+            # A frame dropped after compression would corrupt the client's decompressor;
+            # trio_ws.serve's data plane compresses only what it is certain to write.
+            extensions = self.scope.get("extensions") or {}
+            option = DATAPLANE_EXTENSION not in extensions and _offers_compression(self.scope)
+        self._shield = option
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
-        if type(self)._direct_session_receive:
-            vars(self)["receive"] = self._session_receive
+        bindings = type(self)._session_bindings
+        if bindings:
+            vars(self).update(
+                {name: getattr(self, f"_session_{name}") for name in bindings},
+            )
         if self.client_state is _DISCONNECTED:
             self._disconnect = {"type": "websocket.disconnect", "code": self.close_code or 1005}
         elif self._nowait is None:
@@ -523,16 +680,25 @@ class SessionCore(HTTPConnection[StateT]):
         how the body ended                      what the client sees, what propagates
         ======================================  ==========================================
         returned (after accept)                 close 1000
-        returned before accept                  denial (HTTP 403)
         :class:`WebSocketDisconnect`            nothing to send; suppressed
         :class:`WebSocketException`             close with its code and reason; suppressed
         any other exception (body or helper)    close 1011; the exception propagates
-        cancelled from outside                  close ``shutdown_close_code`` (1012); the
-                                                cancellation propagates
+        cancelled from outside                  close ``shutdown_close_code`` (1012, or the
+                                                server's drain code); the cancellation
+                                                propagates
+        returned or WebSocketException before   HTTP 403 (a denial)
+        accept
+        an error before accept                  HTTP 500 where the server offers
+                                                ``websocket.http.response``, else 403
+        cancelled from outside before accept    HTTP 503 where the server offers
+                                                ``websocket.http.response``, else 403
         ======================================  ==========================================
 
         Closing is shielded and time-boxed by ``close_timeout``, and waits for the client's
-        closing handshake so the server's queue never fills up behind a finished handler.
+        closing handshake so the server's queue never fills up behind a finished handler. A
+        close code or reason that cannot be sent (a :class:`WebSocketException` subclass that
+        skipped its checks) closes with 1011 instead, and one warning on the ``trio_ws``
+        logger says why.
         """
         nursery = cast(trio.Nursery, self._nursery)
         nursery.cancel_scope.cancel()
@@ -556,18 +722,23 @@ class SessionCore(HTTPConnection[StateT]):
         if isinstance(exc, WebSocketException):
             closing = exc
         ends_normally = exc is None or cancelled or isinstance(exc, _NORMAL_ENDS)
+        status = _DENIED
         if from_outside:
             # A server that drains its sessions (trio_ws.serve) says which code to send.
             notice = self.scope.get("extensions", {}).get(SHUTDOWN_EXTENSION) or {}
             code = notice.get("close_code") or self._shutdown_code
             reason = notice.get("reason", "") if notice.get("close_code") else ""
+            status = _UNAVAILABLE
         elif helper_errors is not None or not ends_normally:
             code, reason = 1011, ""
+            status = _ERROR
         elif closing is not None:
             code, reason = closing.code, closing.reason
         else:
             code, reason = 1000, ""
-        await self._close_for_exit(code, reason, quiet_limit=_QUIET_LIMIT if from_outside else None)
+        await self._close_for_exit(
+            code, reason, status, quiet_limit=_QUIET_LIMIT if from_outside else None
+        )
         if helper_errors is not None:
             if ends_normally and not from_outside:
                 raise helper_errors
@@ -577,28 +748,44 @@ class SessionCore(HTTPConnection[StateT]):
             return False
         return ends_normally
 
+    def _exit_message(self, code: int, reason: str, status: int) -> list[Message]:
+        """The messages that end the conversation on exit, by the application's state."""
+        if self.application_state is _CONNECTING:
+            if status != _DENIED and "websocket.http.response" in self.scope.get("extensions", {}):
+                return [
+                    {
+                        "type": "websocket.http.response.start",
+                        "status": status,
+                        "headers": [(b"content-length", b"0")],
+                    },
+                    {"type": "websocket.http.response.body", "body": b""},
+                ]
+            # A denial: servers answer a close before accept with HTTP 403.
+            return [{"type": "websocket.close", "code": 1000, "reason": ""}]
+        if self.application_state is _CONNECTED:
+            try:
+                validate_close(code, reason)
+            except ValueError as exc:
+                logger.warning("closing with 1011 instead: %s", exc)
+                code, reason = 1011, ""
+            return [{"type": "websocket.close", "code": code, "reason": reason}]
+        return []
+
     async def _close_for_exit(  # noqa: ASYNC910
-        self, code: int, reason: str, *, quiet_limit: float | None
+        self, code: int, reason: str, status: int, *, quiet_limit: float | None
     ) -> None:
         # Shielded on purpose: it must run when cancelled. __aexit__ checkpointed before it.
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self._close_timeout
             if self._disconnect is None:
-                message: Message | None = None
-                if self.application_state is _CONNECTING:
-                    # A denial: servers answer a close before accept with HTTP 403.
-                    message = {"type": "websocket.close", "code": 1000, "reason": ""}
-                elif self.application_state is _CONNECTED:
-                    try:
-                        validate_close(code, reason)
-                    except ValueError:  # a WebSocketException with an unsendable code
-                        code, reason = 1011, ""
-                    message = {"type": "websocket.close", "code": code, "reason": reason}
-                if message is not None:
-                    self._note_close(message)
+                messages = self._exit_message(code, reason, status)
+                if messages:
+                    if messages[0]["type"] == "websocket.close":
+                        self._note_close(messages[0])
                     self.application_state = _DISCONNECTED
                     with contextlib.suppress(OSError):
-                        await self._send(message)
+                        for message in messages:
+                            await self._send(message)
                 # Wait for the client's half of the closing handshake, so the server's queue
                 # never fills up behind a finished handler (Hypercorn's would wedge). When
                 # cancelled from outside, stop as soon as the server goes quiet: a server that

@@ -173,9 +173,14 @@ def _translate(exc: BaseException | None) -> BaseException | None:
 
 
 def _copy_states(ws: WebSocket[Any], outer: StarletteWebSocket) -> None:
-    for name in ("client_state", "application_state"):
+    client = ws.client_state
+    if ws.closed_by == "client":
+        # The client's disconnect was seen (some session paths note it without moving the
+        # client state): Starlette's object must not offer a receive that would never return.
+        client = WebSocketState.DISCONNECTED
+    for name, state in (("client_state", client), ("application_state", ws.application_state)):
         theirs = type(getattr(outer, name))
         try:
-            setattr(outer, name, theirs[getattr(ws, name).name])
+            setattr(outer, name, theirs[state.name])
         except (KeyError, AttributeError, TypeError):  # an enum without that member
             continue

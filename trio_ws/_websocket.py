@@ -14,12 +14,14 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, cast
 
+import trio
+
 from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketMessageTypeError
 from ._http import StateT
 from ._json import JSONValidationError
-from ._session import SessionCore
+from ._session import _COUNTS_SCHEDULE_POINTS, SessionCore
 from ._state import WebSocketState, check_receive_allowed, client_transition
-from ._types import ASGIApp, Message
+from ._types import ASGIApp, Message, Receive
 
 __all__ = ["WebSocket"]
 
@@ -42,12 +44,20 @@ class WebSocket(SessionCore[StateT]):
         send: The ASGI ``send`` callable.
         max_queued_messages: Session only: how many messages read ahead from the server (to
             watch for the disconnect) the inbox holds for receivers.
-        on_inbox_full: Session only: what happens when the client sends more than that while
-            nobody receives. ``"close"`` (the default) closes the connection with 1008 and the
-            application sees a disconnect with that code, so the server's queue keeps draining
-            and the client's own disconnect can never hide behind unread data. ``"block"``
-            stops reading instead (backpressure): kind to slow readers, but until the
-            application reads again it cannot learn that the client left.
+            The session reads ahead only to find a disconnect hidden behind unread data (see
+            :doc:`/cancellation`); when the inbox is full it stops reading ahead and the client
+            is slowed by TCP backpressure.
+        on_inbox_full: Session only: what happens when the inbox stays full. ``"close"`` (the
+            default): if no task takes a message from the full inbox for
+            ``inbox_full_timeout`` seconds while the client keeps sending, the connection is
+            closed with 1008 ("too many unread messages") and the application sees a
+            disconnect with that code, so the server's queue keeps draining and the client's
+            disconnect cannot hide for longer than that. ``"block"``: never close; until the
+            application reads again it may not learn that a chatty client left.
+        inbox_full_timeout: Session only: seconds (> 0) that the inbox may stay full, with
+            nobody receiving, before ``on_inbox_full="close"`` closes. An application that
+            takes a message at least this often is never closed for overflow, however fast
+            the client pipelines.
         max_message_size: Session only: the largest message, in bytes (text counted in
             UTF-8), the application accepts; a larger one closes the connection with 1009 and
             the application sees a disconnect with that code. ``None``: the server's limit only
@@ -58,13 +68,20 @@ class WebSocket(SessionCore[StateT]):
             :class:`json.JSONDecodeError` or :class:`~trio_ws.JSONValidationError`.
         close_timeout: Session only: seconds that closing on exit may take, the client's
             closing handshake included.
+        send_timeout: Session only: seconds a data send may take, or ``None`` (no limit). A
+            send that takes longer ends the connection: the session closes it with 1011 ("send
+            timed out") and the send raises :class:`WebSocketDisconnect` with that code. Under
+            ``trio_ws.serve``'s data plane the write is cancelled and the connection aborted;
+            under plain Hypercorn, whose socket writes cannot be cancelled, it only bounds the
+            wait for Hypercorn's send lock.
         shutdown_close_code: Session only: the close code sent when the session is cancelled
             from outside (server shutdown, an application timeout).
         shield_sends: Session only: run each server ``send`` shielded from cancellation.
             ``None`` (the default) shields when the client offered permessage-deflate, where
             a frame dropped after compression would corrupt the stream; without compression an
             interrupted send drops the whole frame, which is already safe, and shielding would
-            cost about 5 us per message.
+            cost about 5 us per message. Connections on ``trio_ws.serve``'s data plane are
+            never shielded: there a frame is compressed only when it is certain to be written.
         json_codec: The :class:`~trio_ws.JSONCodec` of ``send_json``, ``receive_json`` and
             ``iter_json``. ``None``: the enclosing :class:`~trio_ws.Router`'s, else
             :meth:`JSONCodec.standard() <trio_ws.JSONCodec.standard>` (Starlette's output).
@@ -74,16 +91,18 @@ class WebSocket(SessionCore[StateT]):
         application_state (WebSocketState): What the application has done, as seen through
             ``send``.
         close_code (int | None): The close code: the one the application sent, or the
-            client's if it closed first; ``None`` while open.
+            client's (or the server's) if it closed first; ``None`` while open.
         close_reason (str): The reason that goes with :attr:`close_code`.
-        closed_by (str | None): Who closed first: ``"application"``, ``"client"``, or
-            ``None`` while open.
+        closed_by (str | None): Who closed first: ``"application"``, ``"client"``,
+            ``"server"`` (the server ended the connection itself: a protocol error 1002,
+            invalid UTF-8 1007, a message over its size limit 1009, a missed pong; reported
+            by ``trio_ws.serve``), or ``None`` while open.
 
     Raises:
-        ValueError: The scope is not a WebSocket scope.
+        ValueError: The scope is not a WebSocket scope, or an option is out of range.
+        TypeError: ``receive`` or ``send`` is not callable, or an option has the wrong type.
     """
 
-    # Slots keep a connection small (an instance dict of this many keys costs ~800 bytes);
     __slots__ = ()
 
     # ------------------------------------------------------------------ receiving
@@ -98,18 +117,21 @@ class WebSocket(SessionCore[StateT]):
             WebSocketDisconnected: Plain use only: the disconnect was already received.
             RuntimeError: The server sent a message the current state does not allow.
         """
-        if self._nursery is None:
-            state = self.client_state
-            if state is not _CONNECTED:
-                check_receive_allowed(state)
+        if self._nursery is not None:
+            return await self._session_receive()
+        state = self.client_state
+        if state is not _CONNECTED:
+            check_receive_allowed(state)
+        if self._receive_checkpoints:
             message = await self._receive()
-            message_type = message["type"]
-            if state is not _CONNECTED or message_type != "websocket.receive":
-                self.client_state = client_transition(state, message_type)
-                if message_type == "websocket.disconnect":
-                    self._record_disconnect(message)
-            return message
-        return await self._session_receive()
+        else:
+            message = await _checkpointed(self._receive)
+        message_type = message["type"]
+        if state is not _CONNECTED or message_type != "websocket.receive":
+            self.client_state = client_transition(state, message_type)
+            if message_type == "websocket.disconnect":
+                self._record_disconnect(message)
+        return message
 
     def _raise_on_disconnect(self, message: Message) -> None:
         if message["type"] == "websocket.disconnect":
@@ -175,7 +197,19 @@ class WebSocket(SessionCore[StateT]):
             raise WebSocketDisconnected(_NOT_ACCEPTED)
         message = await self.receive()
         self._raise_on_disconnect(message)
-        data = message["text"] if mode == "text" else message["bytes"]
+        # A key present with None means absent (Hypercorn sends both keys, one of them None).
+        if mode == "text":
+            text = message.get("text")
+            if text is None:
+                data = message.get("bytes") or b""
+                raise WebSocketMessageTypeError("text", "binary", len(data), "receive_json")
+            data = text
+        else:
+            data = message.get("bytes")
+            if data is None:
+                size = len(message.get("text") or "")
+                raise WebSocketMessageTypeError("bytes", "text", size, "receive_json")
+            data = bytes(data)
         try:
             return self._json.decode(data, type)
         except (json.JSONDecodeError, JSONValidationError) as exc:
@@ -240,6 +274,8 @@ class WebSocket(SessionCore[StateT]):
         state = self.application_state
         if state is not _CONNECTED or message["type"] != "websocket.send":
             self.application_state = self._transition(state, message)
+        task = trio.lowlevel.current_task()
+        points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
         if state is _CONNECTED:
             try:
                 await self._send(message)
@@ -248,6 +284,10 @@ class WebSocket(SessionCore[StateT]):
                 raise WebSocketDisconnect(code=1006)  # noqa: B904 (Starlette keeps the context)
         else:
             await self._send(message)
+        if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+            # The server returned without yielding (Hypercorn does once the client's close is
+            # processed): a checkpoint, so that a send loop cannot starve the server's reader.
+            await trio.lowlevel.checkpoint()
 
     async def accept(
         self,
@@ -273,14 +313,25 @@ class WebSocket(SessionCore[StateT]):
         )
 
     async def send_text(self, data: str) -> None:
-        """Send a text message."""
-        message = {"type": "websocket.send", "text": data}
-        await (self.send(message) if self._nursery is None else self._session_send(message))
+        """Send a text message.
+
+        Raises:
+            TypeError: ``data`` is not a :class:`str`.
+        """
+        if data.__class__ is not str and not isinstance(data, str):
+            raise TypeError(_wrong_data("send_text", "str", data))
+        await self.send({"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
-        """Send a binary message."""
-        message = {"type": "websocket.send", "bytes": data}
-        await (self.send(message) if self._nursery is None else self._session_send(message))
+        """Send a binary message.
+
+        Raises:
+            TypeError: ``data`` is not bytes-like (:class:`bytes`, :class:`bytearray` or
+                :class:`memoryview`).
+        """
+        if data.__class__ is not bytes and not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(_wrong_data("send_bytes", "bytes", data))
+        await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Encode ``data`` with the session's JSON codec and send it.
@@ -364,6 +415,24 @@ class WebSocket(SessionCore[StateT]):
             )
 
 
-# WebSocket's own receive dispatches to the session through a branch; its subclasses inherit the
-# shortcut unless they override receive (SessionCore.__init_subclass__).
-WebSocket._direct_session_receive = True
+# A session binds WebSocket's own receive and send to its own on the instance; subclasses that
+# override one keep theirs (SessionCore.__init_subclass__).
+WebSocket._session_bindings = ("receive", "send")
+
+
+def _wrong_data(method: str, wanted: str, data: object) -> str:
+    hint = " (use send_bytes for bytes)" if method == "send_text" else " (use send_text for str)"
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        hint = " (encode it first, or use send_json)"
+    return f"{method}() needs {wanted}, not {type(data).__name__}{hint}"
+
+
+async def _checkpointed(receive: Receive) -> Message:
+    """Call a server's ``receive`` that is not known to checkpoint, as a full checkpoint."""
+    await trio.lowlevel.checkpoint_if_cancelled()
+    task = trio.lowlevel.current_task()
+    points = task._schedule_points if _COUNTS_SCHEDULE_POINTS else -1
+    message = await receive()
+    if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    return message

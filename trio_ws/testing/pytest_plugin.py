@@ -1,15 +1,17 @@
 """pytest fixtures for testing trio_ws applications on real Hypercorn.
 
-Enable the plugin in the root ``conftest.py`` of your tests (or with ``-p``)::
+Installing trio_ws installs this plugin: pytest loads it through the ``pytest11`` entry point
+named ``trio_ws.testing.pytest_plugin``, so the fixtures need no enabling. (Disable it with
+``-p no:trio_ws.testing.pytest_plugin``. Running from a source checkout that is not installed,
+enable it in the root ``conftest.py`` with ``pytest_plugins = ["trio_ws.testing.pytest_plugin"]``;
+the line does no harm once the package is installed, because the entry point has the module's
+name.)
 
-    pytest_plugins = ["trio_ws.testing.pytest_plugin"]
-
-and use the ``hypercorn_server`` fixture, a factory, because the application varies from
-test to test::
+``hypercorn_server`` is a factory, because the application varies from test to test::
 
     async def test_echo(hypercorn_server):
-        async with hypercorn_server(app) as base_url:
-            async with trio_websocket.open_websocket_url(base_url + "/echo") as ws:
+        async with hypercorn_server(app) as server:
+            async with trio_websocket.open_websocket_url(server.ws_url + "/echo") as ws:
                 ...
 
 ``hypercorn_config`` makes the default configuration; override it in a ``conftest.py`` to
@@ -20,7 +22,7 @@ the test's own ``async with``, in the test's trio run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
@@ -28,13 +30,13 @@ import pytest
 from hypercorn.config import Config
 
 from .._types import ASGIApp
-from ._server import serve_app
+from ._server import LiveServer, open_server
 
 __all__ = ["HypercornServer", "hypercorn_config", "hypercorn_server"]
 
 
 class HypercornServer(Protocol):
-    """The type of the ``hypercorn_server`` fixture: :func:`~trio_ws.testing.serve_app` with
+    """The type of the ``hypercorn_server`` fixture: :func:`~trio_ws.testing.open_server` with
     the ``hypercorn_config`` fixture's configuration as its default.
     """
 
@@ -44,9 +46,11 @@ class HypercornServer(Protocol):
         *,
         config: Config | None = None,
         host: str = "127.0.0.1",
+        shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
         wait_limit: float = 5.0,
-    ) -> AbstractAsyncContextManager[str]:
-        """Serve ``app`` for the length of an ``async with`` block; yield its ``ws://`` URL."""
+    ) -> AbstractAsyncContextManager[LiveServer]:
+        """Serve ``app`` for the length of an ``async with`` block; yield its
+        :class:`~trio_ws.testing.LiveServer`."""
         ...
 
 
@@ -64,10 +68,11 @@ def hypercorn_config() -> Config:
 
 @pytest.fixture
 def hypercorn_server(hypercorn_config: Config) -> HypercornServer:
-    """A factory: ``async with hypercorn_server(app) as base_url:`` serves ``app`` on Hypercorn.
+    """A factory: ``async with hypercorn_server(app) as server:`` serves ``app`` on Hypercorn.
 
-    Takes the arguments of :func:`~trio_ws.testing.serve_app`; ``config`` defaults to the
-    ``hypercorn_config`` fixture.
+    Takes the arguments of :func:`~trio_ws.testing.open_server` and yields its
+    :class:`~trio_ws.testing.LiveServer`; ``config`` defaults to the ``hypercorn_config``
+    fixture.
     """
 
     @asynccontextmanager
@@ -76,14 +81,16 @@ def hypercorn_server(hypercorn_config: Config) -> HypercornServer:
         *,
         config: Config | None = None,
         host: str = "127.0.0.1",
+        shutdown_trigger: Callable[[], Awaitable[object]] | None = None,
         wait_limit: float = 5.0,
-    ) -> AsyncIterator[str]:
-        async with serve_app(
+    ) -> AsyncIterator[LiveServer]:
+        async with open_server(
             app,
             config=hypercorn_config if config is None else config,
             host=host,
+            shutdown_trigger=shutdown_trigger,
             wait_limit=wait_limit,
-        ) as base_url:
-            yield base_url
+        ) as server:
+            yield server
 
     return serve
