@@ -102,7 +102,7 @@ app = trio_ws.websocket_app(echo, json_codec=codec)
 ECHO_LOOP = 'trio.run(calls._memory_echo, app, {n}, TEXTS["small"])'
 
 PAYLOAD_NAMES = ("small", "medium", "large")
-SCALE = {"small": 1, "medium": 1, "large": 20}  # the large loop runs N / 20 times
+SCALE = {"small": 1, "medium": 1, "large": 50}  # the large loop runs N / 50 times
 
 
 def run_items(codec: str, items: list[tuple[str, str, int]], setup: str) -> dict[str, float]:

@@ -92,6 +92,8 @@ def test_a_codec_needs_callables() -> None:
         JSONCodec("dumps", json.loads)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="JSONCodec"):
         trio_ws.WebSocket({"type": "websocket"}, never, never, json_codec=json)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="JSONCodec"):
+        trio_ws.Router([], json_codec=json)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["orjson", "msgspec"])

@@ -7,7 +7,6 @@ wait is bounded by ``trio.fail_after``.
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 import trio
@@ -16,18 +15,15 @@ pytest.importorskip("msgspec")
 
 from examples.json_typed import app
 from tests.hypercorn_harness import hypercorn_server, trio_websocket_client
+from tests.server_log import ServerLog
 from tests.test_interop import Script, Seen, talk_trio_websocket, talk_websockets
 
 TIMEOUT = 10.0
 
 
 @pytest.fixture(autouse=True)
-def no_server_errors(caplog: pytest.LogCaptureFixture) -> object:
-    """Fail the test if the server logged an error (a traceback from the app included)."""
-    caplog.set_level(logging.INFO)
-    yield
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors]
+def _fail_on_server_tracebacks(server_log: ServerLog) -> None:
+    """As every example test: fail on a traceback in the server's log (tests/server_log.py)."""
 
 
 async def test_typed_chat_replies() -> None:

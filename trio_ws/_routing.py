@@ -657,6 +657,8 @@ class Router:
             check_callable("lifespan", lifespan, "a function returning an async context manager")
         if default is not None:
             check_callable("default", default, "an ASGI application")
+        if json_codec is not None and not isinstance(json_codec, JSONCodec):
+            raise TypeError(f"json_codec must be a trio_ws.JSONCodec, not {json_codec!r}")
         self.json_codec: JSONCodec | None = json_codec
         self.lifespan_context = lifespan
         self.default: ASGIApp = _not_found if default is None else default
