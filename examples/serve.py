@@ -1,10 +1,11 @@
 """Serve an echo app from inside a trio program with ``trio_ws.serve``.
 
-Ctrl+C cancels the program's task; ``serve`` then drains: every open session is closed with
-1001 ("server shutting down"), clients that stopped reading are aborted, and Hypercorn shuts
-down (running the app's lifespan shutdown). Run it (from the repository root)::
+Ctrl+C (SIGINT) or SIGTERM cancels the server's nursery; ``serve`` then drains: every open
+session is closed with 1001 ("server shutting down"), clients that stopped reading are aborted,
+and Hypercorn shuts down (running the app's lifespan shutdown). The program then prints
+``stopped`` and exits with status 0. Run it (from the repository root)::
 
-    python3 examples/serve.py
+    python3 examples/serve.py          # port 8000; pass another port as the first argument
 
 and talk to it with any WebSocket client, for example ``python3 -m websockets ws://127.0.0.1:8000/``.
 """
@@ -12,6 +13,9 @@ and talk to it with any WebSocket client, for example ``python3 -m websockets ws
 from __future__ import annotations
 
 import functools
+import logging
+import signal
+import sys
 
 import trio
 
@@ -46,12 +50,31 @@ async def main(
         urls: list[str] = await nursery.start(
             functools.partial(trio_ws.serve, app, host=host, port=port)
         )
-        print("serving on", ", ".join(urls), "(Ctrl+C to stop)")
+        print("serving on", ", ".join(urls), "(Ctrl+C to stop)", flush=True)
         task_status.started(urls)
 
 
+async def run_until_signalled(port: int = 8000) -> None:
+    """Serve until SIGINT (Ctrl+C) or SIGTERM, then drain and return.
+
+    Catching the signal (instead of letting trio raise ``KeyboardInterrupt`` inside the
+    nursery, which then escapes ``trio.run`` wrapped in an exception group) lets the shutdown
+    run as a plain cancellation.
+    """
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(main, port=port))
+            async for signum in signals:
+                print(f"{signal.Signals(signum).name}: shutting down", flush=True)
+                nursery.cancel_scope.cancel()
+                break
+    print("stopped", flush=True)
+
+
 if __name__ == "__main__":
-    try:
-        trio.run(main)
-    except KeyboardInterrupt:
-        print("stopped")
+    # trio_ws logs what an operator needs (bound URLs, drain progress, rejected handshakes).
+    log = logging.StreamHandler()
+    log.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("trio_ws").addHandler(log)
+    logging.getLogger("trio_ws").setLevel(logging.INFO)
+    trio.run(run_until_signalled, int(sys.argv[1]) if len(sys.argv) > 1 else 8000)

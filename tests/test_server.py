@@ -120,7 +120,9 @@ async def serving(app: Any, **options: Any) -> AsyncIterator[Running]:
     async def run(*, task_status: trio.TaskStatus[list[str]]) -> None:
         try:
             with scope:
-                await serve(app, port=0, task_status=task_status, **options)
+                if "config" not in options:
+                    options.setdefault("port", 0)
+                await serve(app, task_status=task_status, **options)
         finally:
             done.set()
 

@@ -478,3 +478,18 @@ async def test_exit_before_accept_answers_the_status_its_cause_calls_for(
         except RuntimeError:
             assert ending == "error"
     assert _status_sent(server) == (status if extension else 403)
+
+
+async def test_accepting_a_subprotocol_the_server_lost_from_a_repeated_header_says_why() -> None:
+    # Hypercorn keeps only the last Sec-WebSocket-Protocol header in the scope (DESIGN 3 item
+    # 15) and would refuse (crash on) an accept of the first one: the session says why.
+    server = FakeServer(
+        subprotocols=["chat.v2"],
+        headers=[(b"sec-websocket-protocol", b"chat.v1"), (b"sec-websocket-protocol", b"chat.v2")],
+    )
+    async with WebSocket(server.scope, server.receive, server.send) as ws:
+        with pytest.raises(ValueError, match=r"several Sec-WebSocket-Protocol headers"):
+            await ws.accept("chat.v1")
+        await ws.accept("chat.v2")
+        await ws.close()
+    assert server.sent[0]["subprotocol"] == "chat.v2"

@@ -9,6 +9,8 @@ task outlives the session.
 
 from __future__ import annotations
 
+import itertools
+
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -116,3 +118,96 @@ def test_random_cancellation_loses_and_duplicates_nothing(
     assert not set(refused) & set(sent)
     assert set(returned_sends) <= set(attempted)
     assert server.close_sent() is None  # the client left first
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(
+    channel_receive=st.booleans(),
+    bursts=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=8),
+    answers=st.lists(st.integers(min_value=0, max_value=4), min_size=1, max_size=10),
+    receivers=st.integers(min_value=1, max_value=3),
+    deadlines=st.lists(
+        st.one_of(st.none(), st.floats(min_value=0.001, max_value=0.5)), min_size=1, max_size=10
+    ),
+    watcher=st.booleans(),
+    max_queued=st.integers(min_value=1, max_value=8),
+)
+def test_random_pipelining_delivers_everything_once_and_never_closes_1008(
+    channel_receive: bool,
+    bursts: list[int],
+    answers: list[int],
+    receivers: int,
+    deadlines: list[float | None],
+    watcher: bool,
+    max_queued: int,
+) -> None:
+    """Issue 7 item 2: a client sends bursts of random size without reading; one or more
+    receivers take each message, answer it a random number of times, under random deadlines.
+    Every message arrives exactly once, the session never closes for overflow (with the default
+    on_inbox_full="close"), and every answer that returned went out."""
+    total = sum(bursts)
+    server = FakeServer(channel_receive=channel_receive, queue_size=4)
+    server.echo_close = False
+    received: list[str] = []
+    returned: list[str] = []
+    answer_counts = itertools.cycle(answers)
+    deadline_values = itertools.cycle(deadlines)
+
+    async def client() -> None:
+        await server.accepted.wait()
+        number = 0
+        for size in bursts:
+            for _ in range(size):
+                await server.client_text(str(number))
+                number += 1
+            await trio.sleep(0.1)
+        while len(received) < total:  # noqa: ASYNC110 (a scripted client, virtual time)
+            await trio.sleep(0.1)
+        await server.client_disconnect(1000)
+
+    async def main() -> None:
+        with trio.fail_after(3600):  # virtual seconds: a lost message fails, never hangs
+            await converse()
+
+    async def converse() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client)
+            async with WebSocket(
+                server.scope, server.receive, server.send, max_queued_messages=max_queued
+            ) as ws:
+                await ws.accept()
+                if watcher:
+                    ws.start_soon(ws.wait_disconnected)  # makes the pump read ahead
+
+                async def receiver() -> None:
+                    while True:
+                        deadline = next(deadline_values)
+                        with trio.move_on_after(1e9 if deadline is None else deadline):
+                            try:
+                                message = await ws.receive_text()
+                            except WebSocketDisconnect:
+                                return
+                            received.append(message)
+                            for k in range(next(answer_counts)):
+                                await ws.send_text(f"{message}.{k}")
+                                returned.append(f"{message}.{k}")
+
+                async with trio.open_nursery() as receiving:
+                    for _ in range(receivers):
+                        receiving.start_soon(receiver)
+                assert ws.close_code == 1000, (ws.close_code, ws.close_reason)
+                assert ws.closed_by == "client"
+                assert ws.statistics().queued_in == 0
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+    assert sorted(received, key=int) == [str(i) for i in range(total)]
+    if receivers == 1:
+        assert received == [str(i) for i in range(total)]
+    assert server.close_sent() is None  # never 1008: the client left first
+    assert server.data_sent() == returned

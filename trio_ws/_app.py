@@ -8,6 +8,7 @@ from typing import Any
 from ._responses import PlainTextResponse
 from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import WebSocket
+from ._worker import NEEDS_TRIO, in_trio, require_trio
 
 __all__ = ["SessionApp", "websocket_app"]
 
@@ -24,6 +25,9 @@ async def _lifespan(receive: Receive, send: Send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if not in_trio():  # the server does not start, and says why
+                await send({"type": "lifespan.startup.failed", "message": NEEDS_TRIO})
+                return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
@@ -55,6 +59,7 @@ class SessionApp:
         """
         scope_type = scope["type"]
         if scope_type == "websocket":
+            require_trio()
             await self.serve_websocket(scope, receive, send)
         elif scope_type == "lifespan":
             await _lifespan(receive, send)

@@ -16,21 +16,23 @@
   in ``websocket.disconnect`` (1005 for a close frame without a code, 1006 only when the TCP
   connection dropped).
 * **permessage-deflate** can be turned off (Hypercorn always negotiates it when offered).
+* **Bad handshakes** (items 14, 15, 17): HTTP 400 and a close for an upgrade request with a
+  body, bytes before the answer or a non-ASCII list header; malformed deflate offers declined;
+  repeated list headers combined; and a per-connection firewall, so no client ends the server.
 
-The last three reach into Hypercorn's internals, so they are enabled only for the Hypercorn
-versions whose code they were checked against (0.17.x-0.18.x); on any other version they are
-skipped with one log message and :func:`serve` still drains by cancellation.
+All but the drain reach into Hypercorn's internals (every such use is in ``_internals``), so
+they are enabled only for the Hypercorn versions whose code they were checked against
+(0.17.x-0.18.x); on any other version :func:`serve` logs one warning, runs plain
+``hypercorn.trio.serve`` and still drains by cancellation.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
+import inspect
 import logging
 import math
-import socket
-import struct
+import sys
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from typing import Any, cast
 
 import hypercorn.trio
@@ -38,155 +40,23 @@ import trio
 from hypercorn.config import Config
 from hypercorn.typing import Framework
 
+from . import _internals
 from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["serve"]
 
 logger = logging.getLogger("trio_ws")
 
-#: Hypercorn versions whose ``WSStream`` and ``TCPServer`` the remedies were checked against.
-SUPPORTED_HYPERCORN = ((0, 17), (0, 18))
 #: The reason sent with ``drain_close_code``.
 DRAIN_REASON = "server shutting down"
 # After the drain window: how long aborted connections get to unwind.
 _ABORT_GRACE = 1.0
-# How many ``__self__``/``send`` hops lead from the app's ``send`` to Hypercorn's TCPServer.
-_MAX_HOPS = 4
 _UNAVAILABLE_BODY = b"server shutting down"
-
-
-def _hypercorn_version() -> tuple[int, ...]:
-    try:
-        text = importlib.metadata.version("hypercorn")
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored copies
-        return ()
-    parts: list[int] = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-def _load_internals() -> tuple[type[Any], type[Any]] | str:
-    """Build the ``WSStream`` subclass and find ``TCPServer``, or say why not."""
-    version = _hypercorn_version()
-    if version[:2] not in SUPPORTED_HYPERCORN:
-        shown = ".".join(map(str, version)) or "unknown"
-        return f"Hypercorn {shown} is not a checked version (0.17.x-0.18.x)"
-    try:
-        from hypercorn.protocol.events import StreamClosed
-        from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
-        from hypercorn.trio.tcp_server import TCPServer
-        from wsproto.events import CloseConnection
-    except ImportError as exc:  # pragma: no cover - checked versions have all of these
-        return f"Hypercorn's internals moved ({exc})"
-    for name in ("handle", "_accept", "app_send"):
-        if not callable(getattr(WSStream, name, None)):  # pragma: no cover
-            return f"hypercorn WSStream has no {name}()"
-
-    closed_states = {ASGIWebsocketState.CLOSED, ASGIWebsocketState.HTTPCLOSED}
-
-    class ServedWSStream(WSStream):
-        """Hypercorn's ``WSStream``, re-classed per connection by :func:`serve`.
-
-        Instances are created by Hypercorn as plain ``WSStream`` objects; the app wrapper sets
-        ``__class__`` before the handshake is accepted, so no client frame is ever handled by
-        the plain class.
-        """
-
-        trio_ws_peer_close: tuple[int, str] | None = None
-        trio_ws_report_close = True
-        trio_ws_deflate = True
-
-        async def handle(self, event: Any) -> None:
-            peer = self.trio_ws_peer_close
-            if (
-                peer is not None
-                and isinstance(event, StreamClosed)
-                and not self.closed
-                and self.app_put is not None
-                and self.state not in closed_states
-            ):
-                # The client closed first: report its code and reason, not Hypercorn's 1006.
-                self.closed = True
-                await self.app_put(
-                    {"type": "websocket.disconnect", "code": peer[0], "reason": peer[1]}
-                )
-                return
-            await super().handle(event)
-
-        async def _accept(self, message: Any) -> None:
-            offers = self.handshake.extensions
-            if not self.trio_ws_deflate and offers:
-                self.handshake.extensions = [
-                    offer
-                    for offer in offers
-                    if offer.split(";", 1)[0].strip().lower() != "permessage-deflate"
-                ]
-            await super()._accept(message)
-
-        # Hypercorn assigns the wsproto connection in _accept; wrap it as it is assigned, so
-        # that the client's close event is noted on its way to Hypercorn's own event loop.
-        @property
-        def connection(self) -> Any:
-            try:
-                return self.__dict__["_trio_ws_connection"]
-            except KeyError:
-                raise AttributeError("connection") from None
-
-        @connection.setter
-        def connection(self, value: Any) -> None:
-            self.__dict__["_trio_ws_connection"] = _CloseRecorder(value, self)
-
-    class _CloseRecorder:
-        """A wsproto connection, passed through, that notes the client's close code and reason."""
-
-        def __init__(self, connection: Any, stream: ServedWSStream) -> None:
-            self._connection = connection
-            self._stream = stream
-
-        def events(self) -> Any:
-            for event in self._connection.events():
-                if isinstance(event, CloseConnection) and self._stream.trio_ws_report_close:
-                    self._stream.trio_ws_peer_close = (int(event.code), event.reason or "")
-                yield event
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._connection, name)
-
-    return ServedWSStream, TCPServer
-
-
-_INTERNALS: tuple[type[Any], type[Any]] | str | None = None
-_WARNED = False
-
-
-def _internals() -> tuple[type[Any], type[Any]] | None:
-    """The ``WSStream`` subclass and ``TCPServer``; None (logged once) if unsupported."""
-    global _INTERNALS, _WARNED
-    if _INTERNALS is None:
-        _INTERNALS = _load_internals()
-    if isinstance(_INTERNALS, str):
-        if not _WARNED:
-            _WARNED = True
-            logger.warning(
-                "trio_ws.serve: %s; client close codes, the permessage-deflate switch and "
-                "aborting stalled connections are disabled (the drain still works)",
-                _INTERNALS,
-            )
-        return None
-    return _INTERNALS
-
-
-def _unsupported(what: str) -> None:
-    global _WARNED
-    if not _WARNED:
-        _WARNED = True
-        logger.warning("trio_ws.serve: %s; that remedy is skipped for such connections", what)
 
 
 class _Connection:
@@ -199,37 +69,6 @@ class _Connection:
         self.notice = notice
         self.stream = stream
         self.cancel_scope = trio.CancelScope()
-
-
-def _tcp_server_of(send: Send, tcp_server_class: type[Any]) -> Any:
-    """Follow ``send.__self__.send.__self__...`` from the app's ``send`` to Hypercorn's TCPServer."""
-    hop: Any = send
-    for _ in range(_MAX_HOPS):
-        owner = getattr(hop, "__self__", None)
-        if isinstance(owner, tcp_server_class):
-            return owner
-        hop = getattr(owner, "send", None)
-        if hop is None:
-            return None
-    return None
-
-
-def _abort(send: Send, tcp_server_class: type[Any]) -> bool:
-    """Close the connection's socket abortively (RST); True if a socket was found."""
-    server = _tcp_server_of(send, tcp_server_class)
-    stream = getattr(server, "stream", None)
-    sock = getattr(stream, "socket", None)
-    if sock is None:  # TLS: trio.SSLStream over a SocketStream
-        sock = getattr(getattr(stream, "transport_stream", None), "socket", None)
-    if not isinstance(sock, trio.socket.SocketType):
-        _unsupported("a connection's socket could not be found from its ASGI send callable")
-        return False
-    with suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    # Wakes Hypercorn's shielded send_all (and its reader) with ClosedResourceError, which
-    # Hypercorn handles as a closed connection.
-    sock.close()
-    return True
 
 
 class _Server:
@@ -253,7 +92,7 @@ class _Server:
         self.abort_stalled = abort_stalled
         self.permessage_deflate = permessage_deflate
         self.fix_client_close_codes = fix_client_close_codes
-        self.internals = _internals()
+        self.hooks = _internals.available()
         self.websockets: set[_Connection] = set()
         self.http: set[_Connection] = set()
         self.draining = False
@@ -265,7 +104,7 @@ class _Server:
         kind = scope["type"]
         if kind == "websocket":
             await self._websocket(scope, receive, send)
-        elif kind == "http" and self.internals is not None:
+        elif kind == "http" and self.hooks:
             # Registered only so that a stalled HTTP client can be aborted at the end.
             connection = _Connection(send, None, None)
             self.http.add(connection)
@@ -277,31 +116,25 @@ class _Server:
             await self.app(scope, receive, send)
 
     def _adopt(self, send: Send) -> Any:
-        """Re-class the connection's ``WSStream`` (known Hypercorn only); return it or None."""
-        if self.internals is None:
+        """Re-class the connection's ``WSStream`` (checked Hypercorn only); return it or None."""
+        if not self.hooks:
             return None
-        stream_class, _ = self.internals
-        stream: Any = getattr(send, "__self__", None)
-        if stream is None or type(stream) is not stream_class.__base__:
-            _unsupported("the ASGI send callable is not a Hypercorn WSStream method")
-            return None
-        stream.__class__ = stream_class
-        if not self.fix_client_close_codes:
-            setattr(stream, "trio_ws_report_close", False)  # noqa: B010 - typed as the base
-        if not self.permessage_deflate:
-            setattr(stream, "trio_ws_deflate", False)  # noqa: B010
-        return stream
+        return _internals.adopt(
+            send, report_close=self.fix_client_close_codes, deflate=self.permessage_deflate
+        )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.draining:
             await self._refuse(send)
             return
-        stream = self._adopt(send)
         notice: dict[str, Any] = {}
         extensions = dict(scope.get("extensions") or {})
         extensions[SHUTDOWN_EXTENSION] = notice
         scope = dict(scope)
         scope["extensions"] = extensions
+        stream = self._adopt(send)
+        if stream is not None and await _internals.screen(stream, scope):
+            return  # noqa: ASYNC910 - answered (400) and closed by screen(), which awaited
         connection = _Connection(send, notice, stream)
         self.websockets.add(connection)
         try:
@@ -314,7 +147,7 @@ class _Server:
                 if stream is not None:
                     # Hypercorn's own "app finished" step (it runs it again after us, as a
                     # no-op), done while still registered: its close frame can stall too.
-                    await send(cast(Any, None))
+                    await _internals.app_finished(stream)
             finally:
                 self._ended(connection)
 
@@ -325,9 +158,7 @@ class _Server:
 
     async def _close_after_drain(self, stream: Any, send: Send, notice: dict[str, Any]) -> None:
         """A plain app (not a session) absorbed the drain: close for it, shielded and time-boxed."""
-        from hypercorn.protocol.ws_stream import ASGIWebsocketState
-
-        if stream.state is not ASGIWebsocketState.CONNECTED or stream.closed:
+        if not _internals.is_open(stream):
             return  # noqa: ASYNC910 - runs right after a cancellation; nothing to close
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + max(self.drain_seconds, 0.1)
@@ -351,10 +182,9 @@ class _Server:
     # -- the shutdown side -------------------------------------------------------------------
 
     def _abort_all(self, connections: set[_Connection]) -> int:
-        if self.internals is None or not self.abort_stalled:
+        if not self.hooks or not self.abort_stalled:
             return 0
-        _, tcp_server_class = self.internals
-        return sum(_abort(connection.send, tcp_server_class) for connection in list(connections))
+        return sum(_internals.abort(connection.send) for connection in list(connections))
 
     async def shutdown(
         self,
@@ -365,20 +195,39 @@ class _Server:
         """Drain, abort what is stalled, then let Hypercorn shut down (bounded throughout)."""
         # 1. Drain: every session closes with drain_close_code; new handshakes get 503.
         self.draining = True
+        started = trio.current_time()
         if self.websockets:
+            logger.info(
+                "trio_ws.serve: shutting down: closing %d WebSocket session(s) with %d "
+                "(waiting up to %g s)",
+                len(self.websockets),
+                self.drain_close_code,
+                self.drain_seconds,
+            )
             for connection in list(self.websockets):
                 assert connection.notice is not None
                 connection.notice.update(close_code=self.drain_close_code, reason=DRAIN_REASON)
                 connection.cancel_scope.cancel()
             with trio.move_on_after(self.drain_seconds):
                 await self.websockets_gone.wait()
+        else:
+            logger.info("trio_ws.serve: shutting down (no open WebSocket sessions)")
         # 2. Whatever is still open is stuck in a shielded socket write: abort it.
         if self.websockets:
             aborted = self._abort_all(self.websockets)
-            if aborted:
-                logger.info("trio_ws.serve: aborted %d stalled WebSocket connection(s)", aborted)
-                with trio.move_on_after(_ABORT_GRACE):
-                    await self.websockets_gone.wait()
+            logger.warning(
+                "trio_ws.serve: %d WebSocket connection(s) still open after %g s (clients that "
+                "stopped reading or did not finish the closing handshake): %s",
+                len(self.websockets),
+                self.drain_seconds,
+                f"aborted {aborted}" if aborted else "cannot abort them on this Hypercorn",
+            )
+            with trio.move_on_after(_ABORT_GRACE):
+                await self.websockets_gone.wait()
+        logger.info(
+            "trio_ws.serve: drain done in %.2f s; stopping Hypercorn",
+            trio.current_time() - started,
+        )
         # 3. Hypercorn's own shutdown: listeners stop, HTTP requests get graceful_timeout,
         #    then the lifespan shutdown runs.
         stop_hypercorn.set()
@@ -386,13 +235,62 @@ class _Server:
             await hypercorn_done.wait()
         if not hypercorn_done.is_set():
             # Past Hypercorn's graceful deadline only stalled writes keep connections alive.
-            self._abort_all(self.http | self.websockets)
+            aborted = self._abort_all(self.http | self.websockets)
+            logger.warning(
+                "trio_ws.serve: Hypercorn did not stop within graceful_timeout (%g s); "
+                "aborted %d stalled connection(s)",
+                self.config.graceful_timeout,
+                aborted,
+            )
             with trio.move_on_after(self.config.shutdown_timeout + _ABORT_GRACE):
                 await hypercorn_done.wait()
             hypercorn_scope.cancel()
 
 
+def _check_app(app: object) -> None:
+    """An ASGI app takes ``(scope, receive, send)``; say so at once when it does not."""
+    if not callable(app):
+        raise TypeError(f"serve() needs an ASGI application, not {app!r}")
+    try:
+        signature = inspect.signature(app)
+    except (TypeError, ValueError):  # builtins, some C callables: nothing to check
+        return
+    try:
+        signature.bind(None, None, None)
+    except TypeError:
+        name = getattr(app, "__name__", None) or type(app).__name__
+        raise TypeError(
+            f"serve() needs an ASGI application, app(scope, receive, send), but {name}{signature} "
+            f"does not take those three arguments. A handler that takes one WebSocket must be "
+            f"wrapped: trio_ws.serve(trio_ws.websocket_app({name}), ...)"
+        ) from None
+
+
+def _startup_error(group: BaseExceptionGroup[BaseException], config: Config) -> OSError | None:
+    """An ``OSError`` (port in use, address not available) that is all a failed start holds."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if len(leaves) != 1 or not isinstance(leaves[0], OSError):
+        return None
+    leaf = leaves[0]
+    where = ", ".join(config.bind)
+    error = type(leaf)(leaf.errno, f"{leaf.strerror or leaf} (binding {where})")
+    error.__cause__ = leaf
+    return error
+
+
 def _make_config(config: Config | None, host: str | None, port: int | None) -> Config:
+    if config is not None and not isinstance(config, Config):
+        raise TypeError(
+            f"config must be a hypercorn.Config, not {type(config).__name__}; build one with "
+            f"hypercorn.Config.from_mapping({{...}}), or pass host= and port="
+        )
     if config is not None:
         if host is not None or port is not None:
             raise TypeError("pass host and port, or a config (with config.bind), not both")
@@ -457,10 +355,20 @@ async def serve(
             ``websocket.disconnect`` instead of Hypercorn's 1006 (checked versions only).
         task_status: Given by ``nursery.start``; receives the list of bound URLs.
 
+    Bad handshakes (an upgrade request with a body, bytes after it before the answer, a
+    non-ASCII list header) get HTTP 400 and a close, and an error inside one connection ends
+    only that connection (checked Hypercorn versions; see :doc:`serving`). Progress and refusals
+    are logged on the ``trio_ws`` logger.
+
     Raises:
         ValueError: ``drain_close_code`` cannot be sent, or ``drain_seconds`` is negative.
-        TypeError: Both ``config`` and ``host``/``port`` were given.
+        TypeError: Both ``config`` and ``host``/``port`` were given; ``config`` is not a
+            ``hypercorn.Config``; ``app`` does not take ``(scope, receive, send)`` (a handler
+            taking one WebSocket must be wrapped with :func:`websocket_app`).
+        OSError: The address could not be bound (``errno.EADDRINUSE``...), raised as is, not
+            inside an exception group; the message names the address.
     """
+    _check_app(app)
     validate_close(drain_close_code, DRAIN_REASON)
     if not drain_seconds >= 0 or math.isinf(drain_seconds):
         raise ValueError(f"drain_seconds must be a finite number >= 0, not {drain_seconds!r}")
@@ -482,28 +390,56 @@ async def serve(
     async def run_hypercorn(*, task_status: trio.TaskStatus[list[str]]) -> None:
         try:
             with hypercorn_scope:
-                await hypercorn.trio.serve(
-                    cast(Framework, server),
-                    config,
-                    shutdown_trigger=stop_hypercorn.wait,
-                    task_status=task_status,
-                    mode="asgi",
-                )
+                if server.hooks:
+                    await _internals.run_worker(
+                        server,
+                        config,
+                        shutdown_trigger=stop_hypercorn.wait,
+                        task_status=task_status,
+                    )
+                else:
+                    await hypercorn.trio.serve(
+                        cast(Framework, server),
+                        config,
+                        shutdown_trigger=stop_hypercorn.wait,
+                        task_status=task_status,
+                        mode="asgi",
+                    )
         finally:
             hypercorn_done.set()
             waiting.cancel()  # Hypercorn stopped by itself (max_requests, a crash)
 
-    async with trio.open_nursery() as nursery:
-        urls: list[str] = await nursery.start(run_hypercorn)
-        # From now on an outside cancellation reaches Hypercorn only through shutdown().
-        hypercorn_scope.shield = True
-        task_status.started(urls)
-        try:
-            with waiting:
-                if shutdown_trigger is None:
-                    await trio.sleep_forever()
-                else:
-                    await shutdown_trigger()
-        finally:
-            with trio.CancelScope(shield=True):
-                await server.shutdown(stop_hypercorn, hypercorn_done, hypercorn_scope)
+    try:
+        async with trio.open_nursery() as nursery:
+            urls: list[str] = await nursery.start(run_hypercorn)
+            # From now on an outside cancellation reaches Hypercorn only through shutdown().
+            hypercorn_scope.shield = True
+            logger.info("trio_ws.serve: serving on %s", ", ".join(urls))
+            task_status.started(urls)
+            await _run_until_shutdown(
+                server, shutdown_trigger, waiting, stop_hypercorn, hypercorn_done, hypercorn_scope
+            )
+    except BaseExceptionGroup as group:
+        error = None if hypercorn_scope.shield else _startup_error(group, config)
+        if error is None:
+            raise
+        raise error from error.__cause__
+
+
+async def _run_until_shutdown(
+    server: _Server,
+    shutdown_trigger: Callable[[], Awaitable[object]] | None,
+    waiting: trio.CancelScope,
+    stop_hypercorn: trio.Event,
+    hypercorn_done: trio.Event,
+    hypercorn_scope: trio.CancelScope,
+) -> None:
+    try:
+        with waiting:
+            if shutdown_trigger is None:
+                await trio.sleep_forever()
+            else:
+                await shutdown_trigger()
+    finally:
+        with trio.CancelScope(shield=True):
+            await server.shutdown(stop_hypercorn, hypercorn_done, hypercorn_scope)

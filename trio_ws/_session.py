@@ -1,6 +1,6 @@
 """The session machinery behind ``async with websocket:``, and the state both modes share.
 
-:class:`SessionCore` is the base of :class:`~trio_ws.WebSocket`. It holds the connection's
+:class:`SessionCore` is the lowest base of :class:`~trio_ws.WebSocket`. It holds the connection's
 state (what the client and the application have done, the close code and who closed), and
 everything a session adds on top of plain use. The rules it keeps:
 
@@ -11,7 +11,7 @@ everything a session adds on top of plain use. The rules it keeps:
   waits for the disconnect, a *pump* task reads for the session into a bounded inbox.
 * **Read ahead only to find the disconnect.** Before each send the session looks at the end
   of the server's channel buffer without taking anything: a disconnect there is noted at once
-  (state, code, waiters, :meth:`~SessionCore.cancel_on_disconnect` scopes) while the data
+  (state, code, waiters, ``cancel_on_disconnect`` scopes) while the data
   before it stays for receivers, in order. Only when the server's own reader is blocked on a
   full channel (the disconnect may be behind it) does the session move messages into its inbox.
 * **An application that receives is never closed for overflow.** When the inbox is full, the
@@ -21,8 +21,8 @@ everything a session adds on top of plain use. The rules it keeps:
 * **Every public async method is a checkpoint** on every path. A server ``send`` that returns
   without yielding (Hypercorn's, once it has processed the client's close) is followed by a
   checkpoint, so a send loop can never starve the server's reader.
-* **The exit table.** Leaving the session closes the connection with the code its exit path
-  calls for (see :meth:`SessionCore.__aexit__`).
+* **The lifetime** (entering, the exit table, helper tasks, statistics) is in
+  :mod:`trio_ws._session_scope`, the next class up.
 
 The Starlette-compatible API and plain mode live in :mod:`trio_ws._websocket`. Once a session
 is entered, ``receive`` and ``send`` are bound on the instance to :meth:`~SessionCore._session_receive`
@@ -43,16 +43,14 @@ import logging
 import math
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 import trio
 
 from ._checks import check_bool, check_int, check_seconds
-from ._exceptions import WebSocketDisconnect, WebSocketException
+from ._exceptions import WebSocketDisconnect
 from ._http import HTTPConnection, StateT
 from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._state import (
@@ -65,9 +63,7 @@ from ._state import (
 from ._types import Message, Receive, Scope, Send
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup
-if TYPE_CHECKING:
-    from typing_extensions import Self
+    pass
 
 __all__ = [
     "DATAPLANE_EXTENSION",
@@ -85,9 +81,6 @@ _DISCONNECTED = WebSocketState.DISCONNECTED
 
 ClosedBy = Literal["client", "application", "server"]
 
-_NORMAL_ENDS = (WebSocketDisconnect, WebSocketException)
-# Cancelled from outside, the closing handshake waits only while messages keep coming this often.
-_QUIET_LIMIT = 0.2
 #: The scope extension through which a server asks the sessions it cancels to close with its
 #: own code: ``scope["extensions"][SHUTDOWN_EXTENSION] = {"close_code": 1001, "reason": ...}``.
 SHUTDOWN_EXTENSION = "trio_ws.shutdown"
@@ -103,8 +96,6 @@ _OVERFLOW_REASON = "too many unread messages"
 # looks at the end of the server's channel for it.
 _LOOK_INTERVAL = 0.25
 _SEND_TIMEOUT_REASON = "send timed out"
-# HTTP statuses for an exit before accept (RFC 9110 section 15).
-_DENIED, _ERROR, _UNAVAILABLE = 403, 500, 503
 
 
 @dataclass(frozen=True)
@@ -151,6 +142,29 @@ def _offers_compression(scope: Scope) -> bool:
     return False
 
 
+def _check_lost_subprotocol(scope: Scope, subprotocol: str) -> None:
+    """Explain a subprotocol the client offered in a header the server left out of the scope.
+
+    RFC 6455 section 11.3.4: repeated ``Sec-WebSocket-Protocol`` headers form one list.
+    Hypercorn's trio worker keeps only the last header in ``scope["subprotocols"]`` and refuses
+    an accept of any other (`trio_ws.serve` combines them); say so instead of "not offered".
+
+    Raises:
+        ValueError: The client did offer ``subprotocol``, but the server cannot select it.
+    """
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"sec-websocket-protocol" and subprotocol in (
+            part.strip() for part in value.decode("latin-1").split(",")
+        ):
+            raise ValueError(
+                f"the client offered subprotocol {subprotocol!r} in one of several "
+                "Sec-WebSocket-Protocol headers, but this server kept only the last one in "
+                f"scope['subprotocols'] ({list(scope.get('subprotocols') or ())}) and would "
+                "refuse it (Hypercorn's trio worker does; trio_ws.serve combines the headers "
+                "as RFC 6455 section 11.3.4 says)"
+            )
+
+
 def _is_channel_receive(receive: Receive) -> bool:
     return getattr(receive, "__func__", None) is trio.MemoryReceiveChannel.receive and isinstance(
         getattr(receive, "__self__", None), trio.MemoryReceiveChannel
@@ -179,6 +193,13 @@ class SessionCore(HTTPConnection[StateT]):
     #: The methods a session may bind on the instance to its own (``receive``, ``send``),
     #: saving a coroutine frame per message. A subclass that overrides one keeps its own.
     _session_bindings: ClassVar[tuple[str, ...]] = ()
+
+    # The public state, declared here so that WebSocket's assignments have one declared type.
+    client_state: WebSocketState
+    application_state: WebSocketState
+    close_code: int | None
+    close_reason: str
+    closed_by: ClosedBy | None
 
     # HTTPConnection's own attributes (the scope and its cached views) stay in __dict__.
     __slots__ = (
@@ -616,11 +637,11 @@ class SessionCore(HTTPConnection[StateT]):
                 return  # closing twice, or after the client left, is a no-op in a session
             validate_close(message.get("code", 1000), message.get("reason"))
         elif message_type == "websocket.accept":
-            validate_accept(
-                self.scope.get("subprotocols", ()),
-                message.get("subprotocol"),
-                message.get("headers") or (),
-            )
+            subprotocol = message.get("subprotocol")
+            offered = self.scope.get("subprotocols") or ()
+            if subprotocol is not None and subprotocol not in offered:
+                _check_lost_subprotocol(self.scope, subprotocol)
+            validate_accept(offered, subprotocol, message.get("headers") or ())
         await trio.lowlevel.checkpoint_if_cancelled()
         self.application_state = self._transition(state, message)
         task = trio.lowlevel.current_task()
@@ -632,260 +653,3 @@ class SessionCore(HTTPConnection[StateT]):
             raise WebSocketDisconnect(code=1006) from None
         if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
             await trio.lowlevel.cancel_shielded_checkpoint()
-
-    # ------------------------------------------------------------------ session lifetime
-
-    async def __aenter__(self) -> Self:
-        """Enter the session: open the connection's nursery and take over receiving.
-
-        Raises:
-            RuntimeError: The session was already entered.
-        """
-        if self._nursery_manager is not None:
-            await trio.lowlevel.checkpoint()
-            raise RuntimeError("this WebSocket session was already entered")
-        if self._receive_checkpoints:
-            self._nowait = cast(Any, self._receive).__self__.receive_nowait
-            self._server_queue = _peekable_state(self._receive)
-        option = self._shield_option
-        if option is None:
-            # A frame dropped after compression would corrupt the client's decompressor;
-            # trio_ws.serve's data plane compresses only what it is certain to write.
-            extensions = self.scope.get("extensions") or {}
-            option = DATAPLANE_EXTENSION not in extensions and _offers_compression(self.scope)
-        self._shield = option
-        self._nursery_manager = trio.open_nursery()
-        self._nursery = await self._nursery_manager.__aenter__()
-        bindings = type(self)._session_bindings
-        if bindings:
-            vars(self).update(
-                {name: getattr(self, f"_session_{name}") for name in bindings},
-            )
-        if self.client_state is _DISCONNECTED:
-            self._disconnect = {"type": "websocket.disconnect", "code": self.close_code or 1005}
-        elif self._nowait is None:
-            # The server's receive may not be cancel-safe: only the pump calls it.
-            self._start_pump()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        """Leave the session: stop helper tasks, then close with the exit path's code.
-
-        ======================================  ==========================================
-        how the body ended                      what the client sees, what propagates
-        ======================================  ==========================================
-        returned (after accept)                 close 1000
-        :class:`WebSocketDisconnect`            nothing to send; suppressed
-        :class:`WebSocketException`             close with its code and reason; suppressed
-        any other exception (body or helper)    close 1011; the exception propagates
-        cancelled from outside                  close ``shutdown_close_code`` (1012, or the
-                                                server's drain code); the cancellation
-                                                propagates
-        returned or WebSocketException before   HTTP 403 (a denial)
-        accept
-        an error before accept                  HTTP 500 where the server offers
-                                                ``websocket.http.response``, else 403
-        cancelled from outside before accept    HTTP 503 where the server offers
-                                                ``websocket.http.response``, else 403
-        ======================================  ==========================================
-
-        Closing is shielded and time-boxed by ``close_timeout``, and waits for the client's
-        closing handshake so the server's queue never fills up behind a finished handler. A
-        close code or reason that cannot be sent (a :class:`WebSocketException` subclass that
-        skipped its checks) closes with 1011 instead, and one warning on the ``trio_ws``
-        logger says why.
-        """
-        nursery = cast(trio.Nursery, self._nursery)
-        nursery.cancel_scope.cancel()
-        helper_errors: BaseExceptionGroup[BaseException] | None = None
-        try:
-            await self._nursery_manager.__aexit__(exc_type, exc, tb)
-        except BaseExceptionGroup as group:
-            _, helper_errors = group.split(
-                lambda e: e is exc or isinstance(e, (WebSocketDisconnect, trio.Cancelled))
-            )
-        # Outside the nursery now: an enclosing scope that is still cancelled means the
-        # cancellation came from outside; otherwise our nursery cancelled the body because
-        # a helper task ended with an error or a disconnect.
-        cancelled = isinstance(exc, trio.Cancelled)
-        from_outside = cancelled and trio.current_effective_deadline() == -math.inf
-        closing: WebSocketException | None = None
-        if helper_errors is not None:
-            closing_group, helper_errors = helper_errors.split(WebSocketException)
-            if closing_group is not None:
-                closing = cast(WebSocketException, _first_leaf(closing_group))
-        if isinstance(exc, WebSocketException):
-            closing = exc
-        ends_normally = exc is None or cancelled or isinstance(exc, _NORMAL_ENDS)
-        status = _DENIED
-        if from_outside:
-            # A server that drains its sessions (trio_ws.serve) says which code to send.
-            notice = self.scope.get("extensions", {}).get(SHUTDOWN_EXTENSION) or {}
-            code = notice.get("close_code") or self._shutdown_code
-            reason = notice.get("reason", "") if notice.get("close_code") else ""
-            status = _UNAVAILABLE
-        elif helper_errors is not None or not ends_normally:
-            code, reason = 1011, ""
-            status = _ERROR
-        elif closing is not None:
-            code, reason = closing.code, closing.reason
-        else:
-            code, reason = 1000, ""
-        await self._close_for_exit(
-            code, reason, status, quiet_limit=_QUIET_LIMIT if from_outside else None
-        )
-        if helper_errors is not None:
-            if ends_normally and not from_outside:
-                raise helper_errors
-            assert exc is not None
-            raise BaseExceptionGroup("WebSocket session failed", [exc, *helper_errors.exceptions])
-        if from_outside:
-            return False
-        return ends_normally
-
-    def _exit_message(self, code: int, reason: str, status: int) -> list[Message]:
-        """The messages that end the conversation on exit, by the application's state."""
-        if self.application_state is _CONNECTING:
-            if status != _DENIED and "websocket.http.response" in self.scope.get("extensions", {}):
-                return [
-                    {
-                        "type": "websocket.http.response.start",
-                        "status": status,
-                        "headers": [(b"content-length", b"0")],
-                    },
-                    {"type": "websocket.http.response.body", "body": b""},
-                ]
-            # A denial: servers answer a close before accept with HTTP 403.
-            return [{"type": "websocket.close", "code": 1000, "reason": ""}]
-        if self.application_state is _CONNECTED:
-            try:
-                validate_close(code, reason)
-            except ValueError as exc:
-                logger.warning("closing with 1011 instead: %s", exc)
-                code, reason = 1011, ""
-            return [{"type": "websocket.close", "code": code, "reason": reason}]
-        return []
-
-    async def _close_for_exit(  # noqa: ASYNC910
-        self, code: int, reason: str, status: int, *, quiet_limit: float | None
-    ) -> None:
-        # Shielded on purpose: it must run when cancelled. __aexit__ checkpointed before it.
-        with trio.CancelScope(shield=True) as scope:
-            scope.deadline = trio.current_time() + self._close_timeout
-            if self._disconnect is None:
-                messages = self._exit_message(code, reason, status)
-                if messages:
-                    if messages[0]["type"] == "websocket.close":
-                        self._note_close(messages[0])
-                    self.application_state = _DISCONNECTED
-                    with contextlib.suppress(OSError):
-                        for message in messages:
-                            await self._send(message)
-                # Wait for the client's half of the closing handshake, so the server's queue
-                # never fills up behind a finished handler (Hypercorn's would wedge). When
-                # cancelled from outside, stop as soon as the server goes quiet: a server that
-                # is shutting down has stopped reading, and nothing more will come.
-                while self._accepted and self._disconnect is None:
-                    with trio.move_on_after(
-                        math.inf if quiet_limit is None else quiet_limit
-                    ) as quiet:
-                        incoming = await self._receive()
-                    if quiet.cancelled_caught:
-                        break
-                    self._incoming(incoming)
-
-    def _start_pump(self) -> None:
-        if not self._pump_running and self._disconnect is None:
-            self._pump_running = True
-            cast(trio.Nursery, self._nursery).start_soon(self._pump, name="trio_ws pump")
-
-    def _session(self, what: str) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError(f'{what} needs a session: use "async with websocket:"')
-        return self._nursery
-
-    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
-        """Start ``fn(*args)`` in the session's nursery; it is cancelled when the session ends.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        self._session("start_soon").start_soon(fn, *args)
-
-    async def start(self, fn: Callable[..., Awaitable[object]], *args: object) -> Any:
-        """Start ``fn(*args)`` in the session's nursery and wait until it reports started.
-
-        Works like :meth:`trio.Nursery.start`: ``fn`` must accept ``task_status``.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        return await self._session("start").start(fn, *args)
-
-    @contextmanager
-    def cancel_on_disconnect(self) -> Iterator[trio.CancelScope]:
-        """A cancel scope that is cancelled when the client disconnects.
-
-        The cancellation is absorbed when the ``with`` block exits, so the code after it runs
-        normally; check ``scope.cancelled_caught`` to tell the two endings apart.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        self._session("cancel_on_disconnect")
-        with trio.CancelScope() as scope:
-            if self._disconnect is not None:
-                scope.cancel()
-                yield scope
-                return
-            if self._disconnect_scopes is None:
-                self._disconnect_scopes = set()
-            self._disconnect_scopes.add(scope)
-            self._start_pump()
-            try:
-                yield scope
-            finally:
-                self._disconnect_scopes.discard(scope)
-
-    async def wait_disconnected(self) -> None:
-        """Wait until the client has disconnected.
-
-        Raises:
-            RuntimeError: Not in a session.
-        """
-        self._session("wait_disconnected")
-        if self._disconnect is not None:
-            await trio.lowlevel.checkpoint()
-            return
-        if self._disconnected is None:
-            self._disconnected = trio.Event()
-        self._start_pump()
-        await self._disconnected.wait()
-
-    def statistics(self) -> SessionStatistics:
-        """Return a snapshot of the session's counters and queues."""
-        nursery = self._nursery
-        return SessionStatistics(
-            messages_received=self._messages_in,
-            bytes_received=self._bytes_in,
-            messages_sent=self._messages_out,
-            bytes_sent=self._bytes_out,
-            queued_in=len(self._inbox or ()),
-            max_queued_in=self._max_queued,
-            sending=self._sending,
-            receivers_waiting=len(self._waiters) if self._waiters is not None else 0,
-            pump_running=self._pump_running,
-            helper_tasks=len(nursery.child_tasks) if nursery is not None else 0,
-            close_code=self.close_code,
-            closed_by=self.closed_by,
-        )
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first

@@ -4,7 +4,9 @@ Used plainly, :class:`WebSocket` is a thin layer over the ASGI ``receive`` and `
 callables with Starlette's state machine, helpers and errors, and nothing else: this module.
 
 Entered as a session (``async with websocket:``), the same object owns a nursery for the
-connection; that machinery lives in its base class, :class:`trio_ws._session.SessionCore`.
+connection; that machinery lives in its base classes: :class:`trio_ws._session.SessionCore`
+(the reader role, the inbox and the send gate) and :class:`trio_ws._session_scope.SessionScope`
+(entering, the exit table, helper tasks, statistics).
 ``receive`` and the data sends below hand over to it once the session is entered.
 """
 
@@ -19,7 +21,8 @@ import trio
 from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketMessageTypeError
 from ._http import StateT
 from ._json import JSONValidationError
-from ._session import _COUNTS_SCHEDULE_POINTS, SessionCore
+from ._session import _COUNTS_SCHEDULE_POINTS
+from ._session_scope import SessionScope
 from ._state import WebSocketState, check_receive_allowed, client_transition
 from ._types import ASGIApp, Message, Receive
 
@@ -32,7 +35,7 @@ _NOT_ACCEPTED = 'WebSocket is not connected. Need to call "accept" first.'
 _BAD_MODE = 'The "mode" argument should be "text" or "binary".'
 
 
-class WebSocket(SessionCore[StateT]):
+class WebSocket(SessionScope[StateT]):
     """A WebSocket connection with Starlette's API.
 
     Plain use behaves exactly like ``starlette.websockets.WebSocket``. ``async with websocket:``
@@ -104,6 +107,10 @@ class WebSocket(SessionCore[StateT]):
     """
 
     __slots__ = ()
+
+    # Declared again here, where plain mode assigns them (pyright: one declared type).
+    client_state: WebSocketState
+    application_state: WebSocketState
 
     # ------------------------------------------------------------------ receiving
 
