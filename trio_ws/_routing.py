@@ -55,6 +55,7 @@ from ._request import Request
 from ._responses import PlainTextResponse
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from ._websocket import WebSocket
+from ._worker import NEEDS_TRIO, in_trio
 
 __all__ = [
     "BaseRoute",
@@ -718,6 +719,9 @@ class Router:
         message = await receive()
         if message["type"] != "lifespan.startup":
             raise RuntimeError(f"expected lifespan.startup, got {message['type']!r}")
+        if not in_trio():  # the server does not start, and says why
+            await send({"type": "lifespan.startup.failed", "message": NEEDS_TRIO})
+            return
         if self.lifespan_context is None:
             await send({"type": "lifespan.startup.complete"})
             await _expect_shutdown(receive)

@@ -190,8 +190,10 @@ class SessionCore(HTTPConnection[StateT]):
     docstring lists the constructor arguments.
     """
 
-    #: The methods a session may bind on the instance to its own (``receive``, ``send``),
-    #: saving a coroutine frame per message. A subclass that overrides one keeps its own.
+    #: The methods a session replaces with its own (``receive``, ``send``), saving a coroutine
+    #: frame per message: entering a session moves the instance to a subclass that has the
+    #: session's versions under these names (see ``SessionScope.__aenter__``). A subclass
+    #: that overrides one keeps its own, which reaches the session through ``super()``.
     _session_bindings: ClassVar[tuple[str, ...]] = ()
 
     # The public state, declared here so that WebSocket's assignments have one declared type.

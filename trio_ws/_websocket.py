@@ -422,8 +422,8 @@ class WebSocket(SessionScope[StateT]):
             )
 
 
-# A session binds WebSocket's own receive and send to its own on the instance; subclasses that
-# override one keep theirs (SessionCore.__init_subclass__).
+# A session moves a WebSocket to a subclass whose receive and send are the session's own;
+# subclasses that override one keep theirs (SessionCore.__init_subclass__).
 WebSocket._session_bindings = ("receive", "send")
 
 
