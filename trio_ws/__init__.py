@@ -21,6 +21,7 @@ from ._exceptions import (
     WebSocketMessageTypeError as WebSocketMessageTypeError,
 )
 from ._http import HTTPConnection as HTTPConnection
+from ._json import JSONCodec as JSONCodec, JSONValidationError as JSONValidationError
 from ._origins import OriginPolicy as OriginPolicy, check_origin as check_origin
 from ._request import ClientDisconnect as ClientDisconnect, Request as Request
 from ._responses import (
@@ -40,7 +41,13 @@ from ._routing import (
 )
 from ._server import serve as serve
 from ._session import SessionStatistics as SessionStatistics
+from ._starlette import StarletteWebSocket as StarletteWebSocket, session as session
 from ._state import WebSocketState as WebSocketState
+from ._trio_websocket import (
+    TrioWebSocketConnection as TrioWebSocketConnection,
+    TrioWebSocketRequest as TrioWebSocketRequest,
+    trio_websocket_app as trio_websocket_app,
+)
 from ._websocket import WebSocket as WebSocket
 from .broadcast import open_broadcast as open_broadcast
 
@@ -82,6 +89,13 @@ for _obj in (
     WebSocket,
     websocket_app,
     open_broadcast,
+    StarletteWebSocket,
+    session,
+    TrioWebSocketConnection,
+    TrioWebSocketRequest,
+    trio_websocket_app,
+    JSONCodec,
+    JSONValidationError,
 ):
     _obj.__module__ = __name__
 del _obj
