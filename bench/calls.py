@@ -164,7 +164,7 @@ async def _memory_echo(app, n: int, payload) -> None:
     server_stream.socket = _FakeSocket()  # what TCPServer reads the addresses from
     server = TCPServer(ASGIWrapper(app), config, context, ConnectionState({}), server_stream)
     done = trio.Event()
-    with trio.fail_after(30):
+    with trio.fail_after(600):  # generous: under valgrind on a loaded machine
         async with trio.open_nursery() as nursery:
             nursery.start_soon(server.run, name="hypercorn-tcpserver")
             nursery.start_soon(_client, client_stream, n, payload, done, name=CLIENT_TASK)

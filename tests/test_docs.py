@@ -75,6 +75,12 @@ PENDING: dict[tuple[str, str], str] = {
         "hypercorn, functools, trio_ws, nursery and app are never defined (a fragment)"
     ),
     ("serving.rst", "await ws.send_bytes(payload)"): "a fragment: ws and payload are never defined",
+    ("json.rst", "json_codec=JSONCodec.orjson()"): (
+        "handler, routes and feed are never defined (a list of fragments)"
+    ),
+    ("json.rst", "class Join(msgspec.Struct"): "msgspec is never imported",
+    ("starlette.rst", "ws.start_soon(push_updates, ws)"): "push_updates is never defined",
+    ("starlette.rst", "live = trio_ws.Router("): "room and echo are never defined",
     ("broadcast.rst", 'hub.subscribe("room:blue"'): (
         "trio_ws is never imported; once it is, `async for message in sub` waits forever"
     ),

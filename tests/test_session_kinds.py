@@ -493,3 +493,70 @@ async def test_accepting_a_subprotocol_the_server_lost_from_a_repeated_header_sa
         await ws.accept("chat.v2")
         await ws.close()
     assert server.sent[0]["subprotocol"] == "chat.v2"
+
+
+def test_a_session_or_router_outside_trio_says_it_needs_the_trio_worker() -> None:
+    # hypercorn without -k trio calls the app from asyncio; say so instead of failing deep inside.
+    import asyncio
+
+    async def enter_session() -> None:
+        server_scope = websocket_scope()
+
+        async def receive() -> Message:
+            return {"type": "websocket.connect"}
+
+        async def send(message: Message) -> None:
+            return None
+
+        async with WebSocket(server_scope, receive, send):
+            pass  # pragma: no cover
+
+    with pytest.raises(RuntimeError, match="trio worker"):
+        asyncio.run(enter_session())
+
+    sent: list[Message] = []
+
+    async def lifespan() -> None:
+        async def receive() -> Message:
+            return {"type": "lifespan.startup"}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        await Router([])({"type": "lifespan", "state": {}}, receive, send)
+
+    asyncio.run(lifespan())
+    assert sent[0]["type"] == "lifespan.startup.failed"
+    assert "hypercorn -k trio" in sent[0]["message"]
+
+
+async def test_a_session_keeps_the_instance_a_websocket_in_name_and_isinstance(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Entering moves the instance to a subclass with the session's receive and send (no extra
+    # frame per message, no memory per connection); nothing else may notice.
+    server = FakeServer()
+    ws = WebSocket(server.scope, server.receive, server.send)
+    shown = repr(ws).split(" at ")[0]
+    async with ws:
+        assert isinstance(ws, WebSocket)
+        assert type(ws).__name__ == "WebSocket"
+        assert type(ws).__qualname__ == WebSocket.__qualname__
+        assert repr(ws).split(" at ")[0] == shown
+        assert not hasattr(ws, "__dict__") or "receive" not in vars(ws)
+        await ws.accept()
+
+
+async def test_a_disconnect_seen_at_the_end_of_the_queue_leaves_the_client_disconnected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = FakeServer()
+    async with WebSocket(server.scope, server.receive, server.send) as ws:
+        await ws.accept()
+        await server.client_text("unread")
+        await server.client_disconnect(1001)
+        with pytest.raises(WebSocketDisconnect):
+            await ws.send_text("tick")  # sees the disconnect behind the unread message
+        assert ws.client_state is trio_ws.WebSocketState.CONNECTED  # "unread" is still there
+    assert ws.client_state is trio_ws.WebSocketState.DISCONNECTED
+    assert (ws.close_code, ws.closed_by) == (1001, "client")

@@ -19,6 +19,7 @@ from ._exceptions import (
     WebSocketMessageTypeError as WebSocketMessageTypeError,
 )
 from ._http import HTTPConnection as HTTPConnection
+from ._json import JSONCodec as JSONCodec, JSONValidationError as JSONValidationError
 from ._origins import OriginPolicy as OriginPolicy, check_origin as check_origin
 from ._request import ClientDisconnect as ClientDisconnect, Request as Request
 from ._responses import (
@@ -38,7 +39,13 @@ from ._routing import (
 )
 from ._server import serve as serve
 from ._session import SessionStatistics as SessionStatistics
+from ._starlette import StarletteWebSocket as StarletteWebSocket, session as session
 from ._state import WebSocketState as WebSocketState
+from ._trio_websocket import (
+    TrioWebSocketConnection as TrioWebSocketConnection,
+    TrioWebSocketRequest as TrioWebSocketRequest,
+    trio_websocket_app as trio_websocket_app,
+)
 from ._websocket import WebSocket as WebSocket
 from .broadcast import open_broadcast as open_broadcast
 
@@ -54,7 +61,9 @@ __all__ = [
     "HTTPConnection",
     "Headers",
     "ImmutableMultiDict",
+    "JSONCodec",
     "JSONResponse",
+    "JSONValidationError",
     "Match",
     "Mount",
     "MutableHeaders",
@@ -67,7 +76,10 @@ __all__ = [
     "Route",
     "Router",
     "SessionStatistics",
+    "StarletteWebSocket",
     "State",
+    "TrioWebSocketConnection",
+    "TrioWebSocketRequest",
     "URLPath",
     "WebSocket",
     "WebSocketDisconnect",
@@ -80,7 +92,9 @@ __all__ = [
     "check_origin",
     "open_broadcast",
     "serve",
+    "session",
     "status",
+    "trio_websocket_app",
     "types",
     "websocket_app",
 ]
@@ -121,6 +135,13 @@ for _obj in (
     WebSocket,
     websocket_app,
     open_broadcast,
+    StarletteWebSocket,
+    session,
+    TrioWebSocketConnection,
+    TrioWebSocketRequest,
+    trio_websocket_app,
+    JSONCodec,
+    JSONValidationError,
 ):
     _obj.__module__ = __name__
 del _obj

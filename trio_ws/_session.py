@@ -52,6 +52,7 @@ import trio
 from ._checks import check_bool, check_int, check_seconds
 from ._exceptions import WebSocketDisconnect
 from ._http import HTTPConnection, StateT
+from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._state import (
     WebSocketState,
     application_transition,
@@ -189,8 +190,10 @@ class SessionCore(HTTPConnection[StateT]):
     docstring lists the constructor arguments.
     """
 
-    #: The methods a session may bind on the instance to its own (``receive``, ``send``),
-    #: saving a coroutine frame per message. A subclass that overrides one keeps its own.
+    #: The methods a session replaces with its own (``receive``, ``send``), saving a coroutine
+    #: frame per message: entering a session moves the instance to a subclass that has the
+    #: session's versions under these names (see ``SessionScope.__aenter__``). A subclass
+    #: that overrides one keeps its own, which reaches the session through ``super()``.
     _session_bindings: ClassVar[tuple[str, ...]] = ()
 
     # The public state, declared here so that WebSocket's assignments have one declared type.
@@ -213,6 +216,7 @@ class SessionCore(HTTPConnection[StateT]):
         "_full_since",
         "_inbox",
         "_inbox_timeout",
+        "_json",
         "_max_queued",
         "_max_size",
         "_messages_in",
@@ -255,6 +259,7 @@ class SessionCore(HTTPConnection[StateT]):
         send_timeout: float | None = None,
         shutdown_close_code: int = 1012,
         shield_sends: bool | None = None,
+        json_codec: JSONCodec | None = None,
     ) -> None:
         if not isinstance(scope, dict) or scope.get("type") != "websocket":
             shown = scope.get("type") if isinstance(scope, dict) else type(scope).__name__
@@ -284,6 +289,11 @@ class SessionCore(HTTPConnection[StateT]):
         self._inbox_timeout: float = math.inf if on_inbox_full == "block" else inbox_full_timeout
         self._max_size: float = math.inf if max_message_size is None else max_message_size
         self._close_on_invalid_json = close_on_invalid_json
+        if json_codec is None:
+            json_codec = scope.get(JSON_CODEC_SCOPE_KEY) or JSONCodec.standard()
+        elif not isinstance(json_codec, JSONCodec):
+            raise TypeError(f"json_codec must be a trio_ws.JSONCodec, not {json_codec!r}")
+        self._json: JSONCodec = json_codec
         self._close_timeout = close_timeout
         self._send_timeout = send_timeout
         self._shutdown_code = shutdown_close_code

@@ -36,6 +36,7 @@ from ._session import (
 )
 from ._state import validate_close
 from ._types import Message
+from ._worker import require_trio
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -51,6 +52,31 @@ _QUIET_LIMIT = 0.2
 _DENIED, _ERROR, _UNAVAILABLE = 403, 500, 503
 
 
+def _session_class_for(cls: type[Any]) -> type[Any]:
+    """The class a session moves an instance of ``cls`` to: ``cls`` with ``receive`` and
+    ``send`` (those it did not override) taken from the session's hot paths.
+
+    Same name, slots and layout, so ``isinstance`` checks, reprs and attributes are unchanged;
+    no per-instance memory and no extra call per message.
+    """
+    names = cls._session_bindings
+    if not names:
+        return cls
+    namespace: dict[str, Any] = {
+        "__slots__": (),
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+    }
+    for name in names:
+        namespace[name] = getattr(SessionCore, f"_session_{name}")
+    return type(cls.__name__, (cls,), namespace)
+
+
+# One session class per WebSocket class (in practice: WebSocket, and subclasses users write).
+_SESSION_CLASSES: dict[type[Any], type[Any]] = {}
+
+
 class SessionScope(SessionCore[StateT]):
     """The session's lifetime on top of :class:`~trio_ws._session.SessionCore`.
 
@@ -63,8 +89,10 @@ class SessionScope(SessionCore[StateT]):
         """Enter the session: open the connection's nursery and take over receiving.
 
         Raises:
-            RuntimeError: The session was already entered.
+            RuntimeError: The session was already entered, or the application runs outside
+                trio (Hypercorn's asyncio worker: use ``hypercorn -k trio``).
         """
+        require_trio()  # under asyncio, say so instead of failing deep inside trio
         if self._nursery_manager is not None:
             await trio.lowlevel.checkpoint()
             raise RuntimeError("this WebSocket session was already entered")
@@ -80,11 +108,12 @@ class SessionScope(SessionCore[StateT]):
         self._shield = option
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
-        bindings = type(self)._session_bindings
-        if bindings:
-            vars(self).update(
-                {name: getattr(self, f"_session_{name}") for name in bindings},
-            )
+        cls = type(self)
+        session_class = _SESSION_CLASSES.get(cls)
+        if session_class is None:
+            session_class = _SESSION_CLASSES[cls] = _session_class_for(cls)
+        if session_class is not cls:
+            self.__class__ = session_class
         if self.client_state is _DISCONNECTED:
             self._disconnect = {"type": "websocket.disconnect", "code": self.close_code or 1005}
         elif self._nowait is None:
@@ -133,6 +162,11 @@ class SessionScope(SessionCore[StateT]):
             _, helper_errors = group.split(
                 lambda e: e is exc or isinstance(e, (WebSocketDisconnect, trio.Cancelled))
             )
+        if self._server_pending:
+            # The disconnect was seen at the end of the server's queue and nobody read up to
+            # it: the conversation is over all the same.
+            self.client_state = _DISCONNECTED
+            self._server_pending = False
         # Outside the nursery now: an enclosing scope that is still cancelled means the
         # cancellation came from outside; otherwise our nursery cancelled the body because
         # a helper task ended with an error or a disconnect.

@@ -25,7 +25,9 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     its overflow policy applies (publishers and other subscribers never wait). With
     ``on_overflow="close"`` the overflow cancels a send that is stuck on the client and
     raises :class:`~trio_ws.broadcast.SubscriptionOverflow`, which the session turns into
-    close 1008 "too slow".
+    close 1008 "too slow". (A send the session shields, which it does when the client
+    negotiated permessage-deflate, cannot be cancelled: then the session ends once that send
+    completes or the server aborts the connection.)
 
     Returns when the subscription ends (its hub closed).
 
@@ -36,7 +38,17 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     with trio.CancelScope() as scope:
         subscription._cancel_on_overflow.add(scope)
         try:
-            async for message in subscription:
+            backlog = subscription._backlog
+            while True:
+                if backlog:
+                    # Each send checkpoints, so a ready message needs no checkpoint of its own.
+                    subscription._received += 1
+                    message = backlog.popleft()[1]
+                else:
+                    try:
+                        message = await subscription.__anext__()
+                    except StopAsyncIteration:
+                        return  # noqa: ASYNC910 (__anext__ checkpointed first)
                 if isinstance(message, str):
                     await websocket.send_text(message)
                 else:

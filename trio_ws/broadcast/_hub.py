@@ -420,16 +420,15 @@ class Subscription:
             if self._waiter is not None:
                 raise trio.BusyResourceError("another task is already reading this subscription")
             self._waiter = trio.lowlevel.current_task()
-
-            def abort(_: object) -> trio.lowlevel.Abort:
-                self._waiter = None
-                return trio.lowlevel.Abort.SUCCEEDED
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
             # Woken by _offer or _finish: that was this call's checkpoint.
             if backlog:
                 self._received += 1
                 return backlog.popleft()
+
+    def _abort(self, _: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def _raise_end(self) -> None:
         if self._end == "overflow":
