@@ -49,7 +49,6 @@ SKIP_MARKER = re.compile(r"docs-test:\s*skip\s*(?:--\s*(?P<reason>.*?))?\s*(?:--
 # (page, a piece of the sample's code) -> what is wrong. Such a sample must fail (xfail); once it
 # runs, its test fails until the entry is removed.
 PENDING: dict[tuple[str, str], str] = {
-    ("cancellation.rst", "prices()"): "prices() is never defined",
     ("serving.rst", "trio.run(main)"): (
         "app is never defined; once it is, trio.run(main) serves port 8000 forever "
         "(show examples/serve.py with literalinclude, or bound the sample)"
