@@ -127,11 +127,18 @@ async def test_a_stalled_client_with_the_close_policy_is_closed_1008_too_slow() 
                 assert hub.statistics().overflow_closes == 1
                 # The session ends although the client still reads nothing.
                 await wait_for(lambda: hub.statistics().subscriptions == 0)
-                # Once it reads again, the client finds what was sent, then the close.
-                with pytest.raises(ConnectionClosed) as closed:
-                    while True:
-                        await stalled.get_message()
-                assert closed.value.reason is not None
-                assert (closed.value.reason.code, closed.value.reason.reason) == (1008, "too slow")
-                del closed, stalled
+                # Once it reads again, the client finds what was sent, then the end: the
+                # 1008 "too slow" close frame, or, where trio_ws.serve's data plane could not
+                # write that frame to the stalled socket within close_timeout, an aborted
+                # connection (1006). Either way the session recorded 1008.
+                try:
+                    with pytest.raises(ConnectionClosed) as closed:
+                        while True:
+                            await stalled.get_message()
+                    assert closed.value.reason is not None
+                    seen = (closed.value.reason.code, closed.value.reason.reason)
+                    del closed  # its traceback holds the client's connection
+                    assert seen in {(1008, "too slow"), (1006, None)}, seen
+                finally:
+                    del stalled
     gc.collect()  # collect the client's socket here, under this test's warning filter
