@@ -10,10 +10,12 @@ Interpreters are looked up as ``python3.X`` on ``PATH``. With pyenv, export
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -32,6 +34,8 @@ nox.options.sessions = [
     "typing",
     "docs",
     "examples",
+    "package",
+    "min-deps",
 ]
 
 
@@ -128,6 +132,95 @@ def examples(session: nox.Session) -> None:
         ]
     )
     session.run("python", "-m", "pytest", "-q", *example_tests, *session.posargs)
+
+
+@nox.session(python=TOOLS_PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and wheel, check them, and test the wheel installed in a clean venv.
+
+    The tests run in the unpacked sdist (so it must carry tests, fakes, examples and docs),
+    with its ``trio_ws/`` removed, against the wheel installed in a fresh venv;
+    ``TRIO_WS_EXPECT_INSTALLED=1`` makes tests/test_packaging.py check that this is so.
+    """
+    session.install(*_group("package"))
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    # The wheel is built from the sdist (build's default), which proves the sdist builds.
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    (sdist,) = dist.glob("*.tar.gz")
+    (wheel,) = dist.glob("*.whl")
+    session.run("twine", "check", "--strict", str(sdist), str(wheel))
+
+    tree = tmp / "sdist"
+    shutil.rmtree(tree, ignore_errors=True)
+    with tarfile.open(sdist) as archive:
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(tree, filter="data")
+        else:  # pragma: no cover - Python < 3.10.12
+            archive.extractall(tree)
+    (top,) = tree.iterdir()
+    # Only the installed wheel may be imported, and only its metadata found.
+    shutil.rmtree(top / "trio_ws")
+    shutil.rmtree(top / "trio_ws.egg-info", ignore_errors=True)
+
+    venv = tmp / "wheel-venv"
+    session.run("python", "-m", "venv", "--clear", str(venv))
+    python = str(venv / "bin" / "python")
+    session.run(python, "-m", "pip", "install", "-q", str(wheel), *_group("test"), external=True)
+    with session.chdir(top):
+        session.run(
+            python,
+            *("-m", "pytest", "-p", "no:cacheprovider", *session.posargs),
+            env={"TRIO_WS_EXPECT_INSTALLED": "1"},
+            external=True,
+        )
+
+
+MIN_DEPS_PYTHON = "3.10"  # the oldest Python, with the oldest dependencies it may get
+# Test dependencies left out of min-deps, and the tests that need them: coredis (trio_ws[redis])
+# runs on trio through anyio, whose trio support needs a much newer trio than trio_ws's floor
+# (and coredis needs exceptiongroup>=1.3 on 3.10), so the Redis backend is tested by `tests`.
+MIN_DEPS_WITHOUT = {"coredis"}
+MIN_DEPS_SKIPPED_TESTS = [
+    "--ignore=tests/test_broadcast_redis.py",
+    "--deselect=tests/test_example_chat.py::test_chat_across_two_hypercorn_workers_on_redis",
+]
+
+
+@nox.session(name="min-deps", python=MIN_DEPS_PYTHON)
+def min_deps(session: nox.Session) -> None:
+    """The test suite with the lowest versions of trio_ws's dependencies that pyproject allows.
+
+    Every ``>=`` lower bound in ``[project] dependencies`` becomes an ``==`` constraint
+    (trio, Hypercorn 0.17.0, wsproto, exceptiongroup); the test tools resolve as usual.
+    """
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    environment = {"python_version": MIN_DEPS_PYTHON, "python_full_version": MIN_DEPS_PYTHON}
+    pins: dict[str, str] = {}
+    for text in PYPROJECT["project"]["dependencies"]:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        lowest = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if not lowest:
+            session.error(f"pyproject.toml: {text!r} has no lower bound to test")
+        pins[requirement.name] = lowest[0]
+    constraints = Path(session.create_tmp()) / "min-deps-constraints.txt"
+    constraints.write_text("".join(f"{n}=={v}\n" for n, v in pins.items()), encoding="utf-8")
+    test_group = [r for r in _group("test") if Requirement(r).name not in MIN_DEPS_WITHOUT]
+    session.install("-c", str(constraints), ".", *test_group)
+    # pip fails rather than break a constraint; check anyway, and show what is tested.
+    show = "import importlib.metadata as m, json, sys; print(json.dumps({n: m.version(n) for n in sys.argv[1:]}))"
+    output = session.run("python", "-c", show, *pins, silent=True)
+    installed = json.loads(str(output).strip().splitlines()[-1])
+    session.log(f"min-deps: {installed}")
+    wrong = {n: v for n, v in installed.items() if Version(v) != Version(pins[n])}
+    if wrong:
+        session.error(f"not the lowest versions: {wrong} (expected {pins})")
+    session.run("python", "-m", "pytest", *MIN_DEPS_SKIPPED_TESTS, *session.posargs)
 
 
 def _check_extras_match_groups(session: nox.Session) -> None:

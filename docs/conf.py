@@ -90,23 +90,24 @@ html_theme = "furo" if importlib.util.find_spec("furo") else "alabaster"
 html_title = f"trio_ws {release}"
 
 
-# Signatures show the ASGI aliases of trio_ws._types by name, not expanded into
+# Signatures show the ASGI aliases of trio_ws.types by name, not expanded into
 # MutableMapping[str, Any] and friends, and link them to reference.rst's "ASGI types". The
 # hook below resolves them: Sphinx looks type annotations up as classes, the aliases are data.
 _ASGI_ALIASES = {"ASGIApp", "Message", "Receive", "Scope", "Send"}
-autodoc_type_aliases = {name: f"trio_ws._types.{name}" for name in sorted(_ASGI_ALIASES)}
+autodoc_type_aliases = {name: f"trio_ws.types.{name}" for name in sorted(_ASGI_ALIASES)}
 python_use_unqualified_type_names = True
 
 
 def _link_asgi_alias(
     app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: Element
 ) -> Element | None:
-    target = node.get("reftarget", "").removeprefix("trio_ws._types.")
+    target = node.get("reftarget", "")
+    target = target.removeprefix("trio_ws.types.").removeprefix("trio_ws._types.")
     if node.get("refdomain") != "py" or target not in _ASGI_ALIASES:
         return None
     py_domain = env.get_domain("py")
     return py_domain.resolve_xref(
-        env, node["refdoc"], app.builder, "data", f"trio_ws._types.{target}", node, contnode
+        env, node["refdoc"], app.builder, "data", f"trio_ws.types.{target}", node, contnode
     )
 
 

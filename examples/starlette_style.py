@@ -13,7 +13,7 @@ Run it (from the repository root)::
 from __future__ import annotations
 
 from trio_ws import WebSocket
-from trio_ws._types import Receive, Scope, Send
+from trio_ws.types import Receive, Scope, Send
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:

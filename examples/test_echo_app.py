@@ -1,7 +1,9 @@
 """Testing ``examples/echo.py`` with ``trio_ws.testing``: a runnable example of the test helpers.
 
-Run it with pytest and pytest-trio in ``trio_mode`` (this repository's configuration)::
+Run it with pytest and pytest-trio in ``trio_mode`` (this repository's configuration), from
+the repository root, after installing trio_ws with its test dependencies::
 
+    python3 -m pip install -e ".[test]"
     python3 -m pytest examples/test_echo_app.py
 
 The in-process client needs no sockets and no threads; the last test serves the same app on

@@ -545,3 +545,18 @@ async def test_a_session_keeps_the_instance_a_websocket_in_name_and_isinstance(
         assert repr(ws).split(" at ")[0] == shown
         assert not hasattr(ws, "__dict__") or "receive" not in vars(ws)
         await ws.accept()
+
+
+async def test_a_disconnect_seen_at_the_end_of_the_queue_leaves_the_client_disconnected(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    server = FakeServer()
+    async with WebSocket(server.scope, server.receive, server.send) as ws:
+        await ws.accept()
+        await server.client_text("unread")
+        await server.client_disconnect(1001)
+        with pytest.raises(WebSocketDisconnect):
+            await ws.send_text("tick")  # sees the disconnect behind the unread message
+        assert ws.client_state is trio_ws.WebSocketState.CONNECTED  # "unread" is still there
+    assert ws.client_state is trio_ws.WebSocketState.DISCONNECTED
+    assert (ws.close_code, ws.closed_by) == (1001, "client")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import trio_ws
 from trio_ws import WebSocketDisconnected
 from trio_ws._state import (
     MAX_CLOSE_REASON_BYTES,
@@ -333,7 +334,7 @@ def test_validate_accept_protocol_header_even_without_subprotocol() -> None:
 # ---------------------------------------------------------------------------------------------
 # The pure layers import no I/O library.
 
-PACKAGE = Path(__file__).resolve().parent.parent / "trio_ws"
+PACKAGE = Path(trio_ws.__file__).resolve().parent  # the copy under test (checkout or wheel)
 PURE_MODULES = (
     "_state.py",
     "_types.py",

@@ -10,7 +10,7 @@ from ._types import ASGIApp, Receive, Scope, Send
 from ._websocket import WebSocket
 from ._worker import NEEDS_TRIO, in_trio, require_trio
 
-__all__ = ["websocket_app"]
+__all__ = ["SessionApp", "websocket_app"]
 
 Handler = Callable[[WebSocket], Awaitable[None]]
 
@@ -34,12 +34,58 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
+class SessionApp:
+    """The ASGI application :func:`websocket_app` returns.
+
+    An object rather than a function, so that routers which take a function for an endpoint
+    (``WebSocketRoute`` of trio_ws and of Starlette) serve it as an ASGI application.
+    ``__name__`` and ``__doc__`` are the handler's, so routes name it after the handler.
+    """
+
+    def __init__(self, handler: Callable[..., Awaitable[object]], options: dict[str, Any]) -> None:
+        if not callable(handler):
+            raise TypeError(f"handler must be an async callable, not {handler!r}")
+        self.handler = handler
+        self.options = options
+        self.__name__: str = getattr(handler, "__name__", type(self).__name__)
+        self.__qualname__: str = getattr(handler, "__qualname__", self.__name__)
+        self.__doc__ = getattr(handler, "__doc__", None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection: a WebSocket session, lifespan, or 404 for HTTP.
+
+        Raises:
+            ValueError: An unsupported scope type.
+        """
+        scope_type = scope["type"]
+        if scope_type == "websocket":
+            require_trio()
+            await self.serve_websocket(scope, receive, send)
+        elif scope_type == "lifespan":
+            await _lifespan(receive, send)
+        elif scope_type == "http":
+            await _NOT_FOUND(scope, receive, send)
+        else:
+            raise ValueError(f"unsupported ASGI scope type {scope_type!r}")
+
+    async def serve_websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the handler on one connection, in a :class:`WebSocket` session."""
+        async with WebSocket(scope, receive, send, **self.options) as websocket:
+            await self.handler(websocket)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.__qualname__})"
+
+
 def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
     """Wrap a handler into an ASGI application.
 
     Each WebSocket connection gets a :class:`WebSocket` session (``async with``) in which
     ``handler`` runs, so every exit path closes with its documented code. Lifespan events are
     acknowledged, and plain HTTP requests get 404.
+
+    The application is an object, not a function, so it can be given to a ``WebSocketRoute``
+    (trio_ws's or Starlette's) or a ``Mount`` as an ASGI application (see :doc:`/starlette`).
 
     Args:
         handler: ``async def handler(ws: WebSocket) -> None``.
@@ -68,21 +114,4 @@ def websocket_app(handler: Handler, **options: Any) -> ASGIApp:
         raise TypeError(f"handler must be an async callable taking a WebSocket, not {handler!r}")
     # Fail now, where the app is built, rather than at the first connection.
     WebSocket({"type": "websocket"}, _unused, _unused, **options)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type == "websocket":
-            require_trio()
-            async with WebSocket(scope, receive, send, **options) as websocket:
-                await handler(websocket)
-        elif scope_type == "lifespan":
-            await _lifespan(receive, send)
-        elif scope_type == "http":
-            await _NOT_FOUND(scope, receive, send)
-        else:
-            raise ValueError(f"unsupported ASGI scope type {scope_type!r}")
-
-    app.__name__ = getattr(handler, "__name__", "websocket_app")
-    app.__qualname__ = getattr(handler, "__qualname__", app.__name__)
-    app.__doc__ = getattr(handler, "__doc__", None)
-    return app
+    return SessionApp(handler, options)

@@ -40,6 +40,7 @@ import functools
 import inspect
 import math
 import re
+import sys
 import traceback
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -48,6 +49,7 @@ from typing import Any, Literal
 
 from ._checks import check_callable, check_str, check_strings
 from ._datastructures import Headers, URLPath
+from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._origins import AllowedOrigins, OriginPolicy
 from ._request import Request
 from ._responses import PlainTextResponse
@@ -80,7 +82,29 @@ class NoMatchFound(Exception):
         self.name = name
         self.path_params: dict[str, Any] = dict(path_params)
         given = ", ".join(sorted(path_params)) or "no parameters"
-        super().__init__(f"no route named {name!r} takes exactly the path parameters: {given}")
+        # Not super(): in the class that is Starlette's NoMatchFound too (below), that is
+        # Starlette's __init__, which takes other arguments.
+        Exception.__init__(
+            self, f"no route named {name!r} takes exactly the path parameters: {given}"
+        )
+
+
+# Starlette's Mount and Router reverse names through the routes of a mounted application and
+# skip those that raise *Starlette's* NoMatchFound, so a trio_ws Router mounted in a Starlette
+# app must raise an exception of both classes. The class is made only once Starlette is loaded
+# (whoever calls us from Starlette has loaded it), so trio_ws never imports Starlette itself.
+_WITH_STARLETTE: dict[type[Exception], type[NoMatchFound]] = {}
+
+
+def _no_match(name: str, path_params: Mapping[str, Any]) -> NoMatchFound:
+    starlette_class = getattr(sys.modules.get("starlette.routing"), "NoMatchFound", None)
+    if not (isinstance(starlette_class, type) and issubclass(starlette_class, Exception)):
+        return NoMatchFound(name, path_params)
+    both = _WITH_STARLETTE.get(starlette_class)
+    if both is None:
+        both = type("NoMatchFound", (NoMatchFound, starlette_class), {"__module__": "trio_ws"})
+        _WITH_STARLETTE[starlette_class] = both
+    return both(name, path_params)
 
 
 class Match(enum.Enum):
@@ -292,7 +316,7 @@ class BaseRoute:
 
 def _check_name(route: Route | WebSocketRoute, name: str, path_params: dict[str, Any]) -> None:
     if name != route.name or path_params.keys() != route._path.convertors.keys():
-        raise NoMatchFound(name, path_params)
+        raise _no_match(name, path_params)
 
 
 class Route(BaseRoute):
@@ -561,7 +585,7 @@ class Mount(BaseRoute):
                     except NoMatchFound:
                         continue
                     return URLPath(prefix + str(child), protocol=child.protocol)
-        raise NoMatchFound(name, path_params)
+        raise _no_match(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the connection to the mounted application."""
@@ -595,6 +619,9 @@ class Router:
             or shutdown is reported to the server (``lifespan.startup.failed`` or
             ``lifespan.shutdown.failed`` with the error) and propagates.
         default: The ASGI application for connections no route matches.
+        json_codec: The :class:`~trio_ws.JSONCodec` of the sessions below this router (of
+            mounted routers too, unless they set their own); a route's or session's own
+            ``json_codec`` option wins over it.
 
     Example::
 
@@ -616,6 +643,7 @@ class Router:
         | None = None,
         *,
         default: ASGIApp | None = None,
+        json_codec: JSONCodec | None = None,
     ) -> None:
         if isinstance(routes, BaseRoute):
             raise TypeError("routes must be a list of routes, not a single route: [route]")
@@ -630,6 +658,9 @@ class Router:
             check_callable("lifespan", lifespan, "a function returning an async context manager")
         if default is not None:
             check_callable("default", default, "an ASGI application")
+        if json_codec is not None and not isinstance(json_codec, JSONCodec):
+            raise TypeError(f"json_codec must be a trio_ws.JSONCodec, not {json_codec!r}")
+        self.json_codec: JSONCodec | None = json_codec
         self.lifespan_context = lifespan
         self.default: ASGIApp = _not_found if default is None else default
 
@@ -648,7 +679,7 @@ class Router:
                 return route.url_path_for(name, **path_params)
             except NoMatchFound:
                 continue
-        raise NoMatchFound(name, path_params)
+        raise _no_match(name, path_params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection (``http``, ``websocket`` or ``lifespan``).
@@ -659,6 +690,8 @@ class Router:
         scope_type = scope["type"]
         scope.setdefault("router", self)
         scope.setdefault("app", self)
+        if self.json_codec is not None:
+            scope[JSON_CODEC_SCOPE_KEY] = self.json_codec
         if scope_type == "lifespan":
             await self._lifespan(scope, receive, send)
             return

@@ -52,6 +52,7 @@ import trio
 from ._checks import check_bool, check_int, check_seconds
 from ._exceptions import WebSocketDisconnect
 from ._http import HTTPConnection, StateT
+from ._json import JSON_CODEC_SCOPE_KEY, JSONCodec
 from ._state import (
     WebSocketState,
     application_transition,
@@ -215,6 +216,7 @@ class SessionCore(HTTPConnection[StateT]):
         "_full_since",
         "_inbox",
         "_inbox_timeout",
+        "_json",
         "_max_queued",
         "_max_size",
         "_messages_in",
@@ -257,6 +259,7 @@ class SessionCore(HTTPConnection[StateT]):
         send_timeout: float | None = None,
         shutdown_close_code: int = 1012,
         shield_sends: bool | None = None,
+        json_codec: JSONCodec | None = None,
     ) -> None:
         if not isinstance(scope, dict) or scope.get("type") != "websocket":
             shown = scope.get("type") if isinstance(scope, dict) else type(scope).__name__
@@ -286,6 +289,11 @@ class SessionCore(HTTPConnection[StateT]):
         self._inbox_timeout: float = math.inf if on_inbox_full == "block" else inbox_full_timeout
         self._max_size: float = math.inf if max_message_size is None else max_message_size
         self._close_on_invalid_json = close_on_invalid_json
+        if json_codec is None:
+            json_codec = scope.get(JSON_CODEC_SCOPE_KEY) or JSONCodec.standard()
+        elif not isinstance(json_codec, JSONCodec):
+            raise TypeError(f"json_codec must be a trio_ws.JSONCodec, not {json_codec!r}")
+        self._json: JSONCodec = json_codec
         self._close_timeout = close_timeout
         self._send_timeout = send_timeout
         self._shutdown_code = shutdown_close_code

@@ -162,6 +162,11 @@ class SessionScope(SessionCore[StateT]):
             _, helper_errors = group.split(
                 lambda e: e is exc or isinstance(e, (WebSocketDisconnect, trio.Cancelled))
             )
+        if self._server_pending:
+            # The disconnect was seen at the end of the server's queue and nobody read up to
+            # it: the conversation is over all the same.
+            self.client_state = _DISCONNECTED
+            self._server_pending = False
         # Outside the nursery now: an enclosing scope that is still cancelled means the
         # cancellation came from outside; otherwise our nursery cancelled the body because
         # a helper task ended with an error or a disconnect.

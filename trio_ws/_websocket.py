@@ -20,6 +20,7 @@ import trio
 
 from ._exceptions import WebSocketDisconnect, WebSocketDisconnected, WebSocketMessageTypeError
 from ._http import StateT
+from ._json import JSONValidationError
 from ._session import _COUNTS_SCHEDULE_POINTS
 from ._session_scope import SessionScope
 from ._state import WebSocketState, check_receive_allowed, client_transition
@@ -64,9 +65,10 @@ class WebSocket(SessionScope[StateT]):
             UTF-8), the application accepts; a larger one closes the connection with 1009 and
             the application sees a disconnect with that code. ``None``: the server's limit only
             (Hypercorn's ``websocket_max_message_size``, 16 MiB by default).
-        close_on_invalid_json: Session only: a message that ``receive_json`` cannot decode
-            closes the connection with 1007, and ``receive_json`` raises
-            :class:`WebSocketDisconnect` instead of :class:`json.JSONDecodeError`.
+        close_on_invalid_json: Session only: a message that ``receive_json`` cannot decode,
+            or that does not match its ``type``, closes the connection with 1007, and
+            ``receive_json`` raises :class:`WebSocketDisconnect` instead of
+            :class:`json.JSONDecodeError` or :class:`~trio_ws.JSONValidationError`.
         close_timeout: Session only: seconds that closing on exit may take, the client's
             closing handshake included.
         send_timeout: Session only: seconds a data send may take, or ``None`` (no limit). A
@@ -83,6 +85,9 @@ class WebSocket(SessionScope[StateT]):
             interrupted send drops the whole frame, which is already safe, and shielding would
             cost about 5 us per message. Connections on ``trio_ws.serve``'s data plane are
             never shielded: there a frame is compressed only when it is certain to be written.
+        json_codec: The :class:`~trio_ws.JSONCodec` of ``send_json``, ``receive_json`` and
+            ``iter_json``. ``None``: the enclosing :class:`~trio_ws.Router`'s, else
+            :meth:`JSONCodec.standard() <trio_ws.JSONCodec.standard>` (Starlette's output).
 
     Attributes:
         client_state (WebSocketState): What the client has done, as seen through ``receive``.
@@ -173,17 +178,23 @@ class WebSocket(SessionScope[StateT]):
             raise WebSocketMessageTypeError("bytes", "text", len(message.get("text") or ""))
         return cast(bytes, data)
 
-    async def receive_json(self, mode: str = "text") -> Any:
-        """Receive a message and decode it as JSON.
+    async def receive_json(self, mode: str = "text", *, type: Any = None) -> Any:
+        """Receive a message and decode it as JSON, with the session's JSON codec.
 
         Args:
             mode: ``"text"`` to read a text message, ``"binary"`` for UTF-8 in a binary one.
+            type: Validate the message as this type and return an instance of it: a pydantic
+                model, a ``msgspec.Struct``, a dataclass, ``list[int]`` ... (needs pydantic or
+                msgspec; see :class:`~trio_ws.JSONCodec`). ``None``: any JSON value.
 
         Raises:
             RuntimeError: ``mode`` is neither ``"text"`` nor ``"binary"``.
             json.JSONDecodeError: The message is not JSON; the error says why and shows the
                 start of the message. With ``close_on_invalid_json`` (sessions), the connection
                 is closed with 1007 and :class:`WebSocketDisconnect` raised instead.
+            JSONValidationError: The message does not match ``type`` (a :class:`ValueError`).
+                With ``close_on_invalid_json`` (sessions), the connection is closed with 1007
+                and :class:`WebSocketDisconnect` raised instead.
             WebSocketDisconnect: The client disconnected.
             WebSocketDisconnected: The connection is not accepted, or already closed.
         """
@@ -199,24 +210,23 @@ class WebSocket(SessionScope[StateT]):
             if text is None:
                 data = message.get("bytes") or b""
                 raise WebSocketMessageTypeError("text", "binary", len(data), "receive_json")
+            data = text
         else:
             data = message.get("bytes")
             if data is None:
                 size = len(message.get("text") or "")
                 raise WebSocketMessageTypeError("bytes", "text", size, "receive_json")
-            text = bytes(data).decode("utf-8")
+            data = bytes(data)
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
+            return self._json.decode(data, type)
+        except (json.JSONDecodeError, JSONValidationError) as exc:
             if self._close_on_invalid_json and self._nursery is not None:
-                self._end_conversation(1007, "invalid JSON")
-                raise WebSocketDisconnect(1007, "invalid JSON") from exc
-            preview = text if len(text) <= 40 else text[:40] + "..."
-            raise json.JSONDecodeError(
-                f"the message is not valid JSON ({exc.msg}; message: {preview!r})",
-                exc.doc,
-                exc.pos,
-            ) from None
+                reason = (
+                    exc.close_reason if isinstance(exc, JSONValidationError) else "invalid JSON"
+                )
+                self._end_conversation(1007, reason)
+                raise WebSocketDisconnect(1007, reason) from exc
+            raise
 
     async def iter_text(self) -> AsyncIterator[str]:  # noqa: ASYNC911 (receive checkpoints)
         """Yield text messages until the client disconnects."""
@@ -234,11 +244,17 @@ class WebSocket(SessionScope[StateT]):
         except WebSocketDisconnect:
             pass
 
-    async def iter_json(self) -> AsyncIterator[Any]:  # noqa: ASYNC911 (receive checkpoints)
-        """Yield JSON-decoded text messages until the client disconnects."""
+    async def iter_json(  # noqa: ASYNC911 (receive checkpoints)
+        self, *, type: Any = None
+    ) -> AsyncIterator[Any]:
+        """Yield JSON-decoded text messages until the client disconnects.
+
+        Args:
+            type: As for :meth:`receive_json`.
+        """
         try:
             while True:
-                yield await self.receive_json()
+                yield await self.receive_json(type=type)
         except WebSocketDisconnect:
             pass
 
@@ -325,10 +341,13 @@ class WebSocket(SessionScope[StateT]):
         await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
-        """Encode ``data`` as compact JSON (non-ASCII kept as is) and send it.
+        """Encode ``data`` with the session's JSON codec and send it.
+
+        The default codec (:meth:`JSONCodec.standard`) writes compact JSON with non-ASCII
+        characters as they are, exactly as Starlette does.
 
         Args:
-            data: Anything :func:`json.dumps` accepts.
+            data: Anything the codec encodes (for the default, what :func:`json.dumps` accepts).
             mode: ``"text"`` for a text message, ``"binary"`` for UTF-8 in a binary one.
 
         Raises:
@@ -336,11 +355,10 @@ class WebSocket(SessionScope[StateT]):
         """
         if mode not in {"text", "binary"}:
             raise RuntimeError(_BAD_MODE)
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         if mode == "text":
-            await self.send({"type": "websocket.send", "text": text})
+            await self.send({"type": "websocket.send", "text": self._json.encode_text(data)})
         else:
-            await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
+            await self.send({"type": "websocket.send", "bytes": self._json.encode_bytes(data)})
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Close the connection (before ``accept``, deny it with HTTP 403).

@@ -1,0 +1,144 @@
+"""Broadcast with real sessions: ``forward`` under ``trio_ws.serve`` with real clients.
+
+A client that stops reading (trio-websocket with a one-message queue stops reading its socket
+when nobody calls ``get_message``) must hold up nobody: not the publisher, not the other
+clients; its subscription's overflow policy applies and its memory stays at its backlog.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+import trio.lowlevel
+from trio_websocket import ConnectionClosed, open_websocket_url
+
+import trio_ws
+from trio_ws import Router, WebSocket, WebSocketRoute
+from trio_ws.broadcast import Hub, Subscription, forward
+
+MESSAGE = "x" * 1000
+
+
+def fanout_app(hub: Hub, subscriptions: list[Subscription]) -> Router:
+    async def handler(ws: WebSocket) -> None:
+        backlog = int(ws.query_params["backlog"])
+        policy = ws.query_params["policy"]
+        await ws.accept()
+        async with hub.subscribe("t", max_backlog=backlog, on_overflow=policy) as sub:  # type: ignore[arg-type]
+            subscriptions.append(sub)
+            ws.start_soon(forward, sub, ws)
+            await ws.wait_disconnected()
+
+    return Router([WebSocketRoute("/sub", handler)])
+
+
+@asynccontextmanager
+async def serving(app: Router) -> AsyncIterator[str]:
+    async with trio.open_nursery() as nursery:
+        urls = await nursery.start(functools.partial(trio_ws.serve, app, host="127.0.0.1", port=0))
+        yield urls[0].replace("http://", "ws://", 1)
+        nursery.cancel_scope.cancel()
+
+
+async def wait_for(condition: Callable[[], bool], limit: float = 10) -> None:
+    """Poll ``condition`` (the hub's counters: there is no event to wait on)."""
+    with trio.fail_after(limit):
+        while not condition():  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
+async def test_forward_sends_text_as_text_and_bytes_as_bytes() -> None:
+    subs: list[Subscription] = []
+    with trio.fail_after(20):
+        async with trio_ws.open_broadcast() as hub, serving(fanout_app(hub, subs)) as url:
+            async with open_websocket_url(f"{url}/sub?backlog=10&policy=close") as ws:
+                await wait_for(lambda: len(subs) == 1)
+                await hub.publish("t", "text")
+                await hub.publish("t", b"\x00bytes")
+                assert await ws.get_message() == "text"
+                assert await ws.get_message() == b"\x00bytes"
+            await wait_for(lambda: hub.statistics().subscriptions == 0)
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+async def test_a_stalled_client_delays_nobody_and_its_backlog_stays_bounded(policy: str) -> None:
+    subs: list[Subscription] = []
+    count = 20_000  # 20 MB: more than the socket buffers between server and stalled client
+    with trio.fail_after(60):
+        async with trio_ws.open_broadcast() as hub, serving(fanout_app(hub, subs)) as url:
+            async with (
+                open_websocket_url(f"{url}/sub?backlog=16&policy={policy}", message_queue_size=1),
+                open_websocket_url(f"{url}/sub?backlog={count}&policy=close") as fast,
+            ):
+                await wait_for(lambda: len(subs) == 2)
+                slow_sub = subs[0]
+                received = 0
+
+                async def read_all() -> None:
+                    nonlocal received
+                    for i in range(count):
+                        assert await fast.get_message() == f"{i} {MESSAGE}"
+                        received += 1
+
+                largest_backlog = 0
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(read_all)
+                    for i in range(count):
+                        await hub.publish("t", f"{i} {MESSAGE}")
+                        largest_backlog = max(largest_backlog, slow_sub.statistics().backlog)
+                        if i % 50 == 0:
+                            await trio.lowlevel.checkpoint()  # let the fast client's session run
+                assert received == count
+                stats = slow_sub.statistics()
+                assert largest_backlog <= 16
+                assert stats.dropped > 0
+                assert not stats.overflowed
+                assert stats.queued + (stats.dropped if policy == "drop_newest" else 0) == count
+
+
+# trio-websocket 0.12 leaves its client socket to the garbage collector after this close (the
+# address is the client's, not the server's).
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*socket.socket:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_a_stalled_client_with_the_close_policy_is_closed_1008_too_slow() -> None:
+    subs: list[Subscription] = []
+    count = 20_000
+    with trio.fail_after(60):
+        async with trio_ws.open_broadcast() as hub, serving(fanout_app(hub, subs)) as url:
+            async with open_websocket_url(
+                f"{url}/sub?backlog=16&policy=close", message_queue_size=1
+            ) as stalled:
+                await wait_for(lambda: len(subs) == 1)
+                for i in range(count):
+                    await hub.publish("t", f"{i} {MESSAGE}")
+                    await (
+                        trio.lowlevel.checkpoint()
+                    )  # the session keeps up until the client's socket is full
+                    if subs[0].statistics().overflowed:
+                        break
+                assert subs[0].statistics().received > 16, "overflowed before the socket filled"
+                assert subs[0].statistics().overflowed
+                assert hub.statistics().overflow_closes == 1
+                # The session ends although the client still reads nothing.
+                await wait_for(lambda: hub.statistics().subscriptions == 0)
+                # Once it reads again, the client finds what was sent, then the end: the
+                # 1008 "too slow" close frame, or, where trio_ws.serve's data plane could not
+                # write that frame to the stalled socket within close_timeout, an aborted
+                # connection (1006). Either way the session recorded 1008.
+                try:
+                    with pytest.raises(ConnectionClosed) as closed:
+                        while True:
+                            await stalled.get_message()
+                    assert closed.value.reason is not None
+                    seen = (closed.value.reason.code, closed.value.reason.reason)
+                    del closed  # its traceback holds the client's connection
+                    assert seen in {(1008, "too slow"), (1006, None)}, seen
+                finally:
+                    del stalled
+    gc.collect()  # collect the client's socket here, under this test's warning filter
