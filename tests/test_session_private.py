@@ -50,3 +50,12 @@ def test_channel_receive_is_recognised() -> None:
         return 0
 
     assert not _session._is_channel_receive(opaque)
+
+
+def test_session_and_data_plane_agree_on_the_keys_between_them() -> None:
+    # The data plane sits below the session in the layers and cannot import it, and the session
+    # must not import Hypercorn's side: the two spell the contract's keys separately.
+    from trio_ws import _dataplane, _dataplane_read
+
+    assert _session.DATAPLANE_EXTENSION == _dataplane.DATAPLANE_EXTENSION
+    assert _session.CLOSED_BY_KEY == _dataplane_read.CLOSED_BY_KEY == _dataplane.CLOSED_BY_KEY
