@@ -99,7 +99,12 @@ def ticker_app() -> tuple[Any, list[WebSocket], trio.Event]:
 
 
 def _read_then_close(url: str, reads: int) -> int | None:
-    with websockets.sync.client.connect(url, open_timeout=TIMEOUT, close_timeout=2) as ws:
+    # max_queue=None: the client keeps reading while it closes. With its default of 16 queued
+    # messages it stops reading the socket, and the server's close reply waits behind the
+    # data the server sent before it, until the client's close timeout.
+    with websockets.sync.client.connect(
+        url, open_timeout=TIMEOUT, close_timeout=TIMEOUT, max_queue=None
+    ) as ws:
         for _ in range(reads):
             ws.recv(timeout=TIMEOUT)
         ws.close()
@@ -111,11 +116,10 @@ async def test_send_loop_ends_when_the_client_closes(server: Callable[[Any], Any
     app, ended, done = ticker_app()
     async with server(app) as url:
         with trio.fail_after(TIMEOUT * 2):
-            await trio.to_thread.run_sync(_read_then_close, url + "/tick", 10)
-            # Before issue 7 the handler never ended and the process served nobody. (Whether
-            # the client's close gets its reply is Hypercorn's business: its trio worker
-            # loses the reply when the application sends at the same moment, raw ASGI apps
-            # included; trio_ws.serve's data plane answers it itself.)
+            reply = await trio.to_thread.run_sync(_read_then_close, url + "/tick", 10)
+            # Before issue 7 the client's close got no reply, the handler never ended and the
+            # process served nobody.
+            assert reply == 1000, "the client's close got no reply: the process is wedged"
             await done.wait()
         await echo_once(url + "/echo")
     assert ended[0].closed_by == "client"
