@@ -49,10 +49,6 @@ SKIP_MARKER = re.compile(r"docs-test:\s*skip\s*(?:--\s*(?P<reason>.*?))?\s*(?:--
 # (page, a piece of the sample's code) -> what is wrong. Such a sample must fail (xfail); once it
 # runs, its test fails until the entry is removed.
 PENDING: dict[tuple[str, str], str] = {
-    ("serving.rst", "trio.run(main)"): (
-        "app is never defined; once it is, trio.run(main) serves port 8000 forever "
-        "(show examples/serve.py with literalinclude, or bound the sample)"
-    ),
     ("testing.rst", 'subprotocols=["chat.v2", "chat.v1"]'): (
         "the page's app denies a connection without ?token=secret and accepts no subprotocol"
     ),
@@ -70,10 +66,6 @@ PENDING: dict[tuple[str, str], str] = {
     ("testing.rst", "hypercorn.config.Config()"): (
         "hypercorn is never imported; a top-level async with in a literal block"
     ),
-    ("serving.rst", 'config.bind = ["0.0.0.0:8443"]'): (
-        "hypercorn, functools, trio_ws, nursery and app are never defined (a fragment)"
-    ),
-    ("serving.rst", "await ws.send_bytes(payload)"): "a fragment: ws and payload are never defined",
     ("json.rst", "json_codec=JSONCodec.orjson()"): (
         "handler, routes and feed are never defined (a list of fragments)"
     ),
