@@ -5,12 +5,13 @@ Real sockets and processes, so the real clock; every wait is bounded by ``trio.f
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -33,6 +34,14 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _collect_coredis_leftovers() -> Iterator[None]:
+    """Collect what coredis left for the garbage collector here, under this module's filters,
+    rather than in whichever test happens to run the next collection."""
+    yield
+    gc.collect()
 
 
 async def next_message(sub: Subscription, limit: float = 5) -> str | bytes:

@@ -560,3 +560,26 @@ async def test_a_disconnect_seen_at_the_end_of_the_queue_leaves_the_client_disco
         assert ws.client_state is trio_ws.WebSocketState.CONNECTED  # "unread" is still there
     assert ws.client_state is trio_ws.WebSocketState.DISCONNECTED
     assert (ws.close_code, ws.closed_by) == (1001, "client")
+
+
+async def test_a_send_the_server_refuses_reports_the_disconnect_it_queued(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # serve's data plane, like the ASGI spec asks, raises OSError from send once the connection
+    # is over, having queued the client's disconnect meanwhile: the session reports that one
+    # (here 1000 from the client), not a made-up 1006.
+    server = FakeServer()
+
+    async def closing(message: dict[str, object]) -> None:
+        if message["type"] == "websocket.send":
+            await server.client_disconnect(1000, "bye")
+            raise ConnectionResetError("closed")
+
+    async with WebSocket(server.scope, server.receive, server.send) as ws:
+        await ws.accept()
+        server.send_hook = closing
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.send_text("late")
+        server.send_hook = None
+    assert (info.value.code, info.value.reason) == (1000, "bye")
+    assert (ws.close_code, ws.closed_by) == (1000, "client")

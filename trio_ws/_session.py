@@ -604,6 +604,10 @@ class SessionCore(HTTPConnection[StateT]):
             else:
                 await self._send(message)
         except OSError:
+            # The server refuses sends once the connection is over (trio_ws.serve's data plane
+            # does, per the ASGI spec); the disconnect it queued says how it ended.
+            if self._disconnect is None:
+                self._disconnect_queued()
             raise WebSocketDisconnect(self.close_code or 1006, self.close_reason) from None
         finally:
             self._sending -= 1
@@ -652,6 +656,9 @@ class SessionCore(HTTPConnection[StateT]):
             with trio.CancelScope(shield=True):
                 await self._send(message)
         except OSError:
-            raise WebSocketDisconnect(code=1006) from None
+            if self._disconnect is None:
+                self._disconnect_queued()
+            code = 1006 if self.closed_by in (None, "application") else self.close_code
+            raise WebSocketDisconnect(code or 1006, self.close_reason) from None
         if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
             await trio.lowlevel.cancel_shielded_checkpoint()
