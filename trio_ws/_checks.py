@@ -23,6 +23,13 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
+def _wrong_type(name: str, wanted: str, value: object, optional: bool) -> TypeError:
+    """The one wording of every type error here: the argument, what it takes, what it got."""
+    if optional:
+        wanted += " or None"
+    return TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+
+
 def check_int(name: str, value: object, *, minimum: int, optional: bool = False) -> None:
     """Check that ``value`` is an int (not a bool) of at least ``minimum``, or ``None``.
 
@@ -33,8 +40,7 @@ def check_int(name: str, value: object, *, minimum: int, optional: bool = False)
     if value is None and optional:
         return
     if not isinstance(value, int) or isinstance(value, bool):
-        wanted = "an int or None" if optional else "an int"
-        raise TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+        raise _wrong_type(name, "an int", value, optional)
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {value}")
 
@@ -51,8 +57,7 @@ def check_seconds(
     if value is None and optional:
         return
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        wanted = "a number of seconds or None" if optional else "a number of seconds"
-        raise TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+        raise _wrong_type(name, "a number of seconds", value, optional)
     if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
         bound = "at least 0" if allow_zero else "greater than 0"
         raise ValueError(f"{name} must be {bound} seconds, not {value!r}")
@@ -67,8 +72,7 @@ def check_bool(name: str, value: object, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if not isinstance(value, bool):
-        wanted = "True, False or None" if optional else "True or False"
-        raise TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+        raise _wrong_type(name, "True, False" if optional else "True or False", value, optional)
 
 
 def check_str(name: str, value: object, *, optional: bool = False) -> None:
@@ -80,8 +84,7 @@ def check_str(name: str, value: object, *, optional: bool = False) -> None:
     if value is None and optional:
         return
     if not isinstance(value, str):
-        wanted = "a str or None" if optional else "a str"
-        raise TypeError(f"{name} must be {wanted}, not {_type_name(value)} ({value!r:.40})")
+        raise _wrong_type(name, "a str", value, optional)
 
 
 def check_callable(name: str, value: object, what: str) -> None:

@@ -604,11 +604,7 @@ class SessionCore(HTTPConnection[StateT]):
             else:
                 await self._send(message)
         except OSError:
-            # The server refuses sends once the connection is over (trio_ws.serve's data plane
-            # does, per the ASGI spec); the disconnect it queued says how it ended.
-            if self._disconnect is None:
-                self._disconnect_queued()
-            raise WebSocketDisconnect(self.close_code or 1006, self.close_reason) from None
+            raise self._refused() from None
         finally:
             self._sending -= 1
         self._messages_out += 1
@@ -619,6 +615,18 @@ class SessionCore(HTTPConnection[StateT]):
             # server's reader run. A cancellation delivered here leaves the message with the
             # server.
             await trio.lowlevel.checkpoint()
+
+    def _refused(self) -> WebSocketDisconnect:
+        """What a send the server refused with ``OSError`` raises.
+
+        A server refuses sends once the connection is over (trio_ws.serve's data plane does,
+        as the ASGI spec asks); the disconnect it queued meanwhile says how it ended, else 1006.
+        """
+        if self._disconnect is None:
+            self._disconnect_queued()
+        if self.closed_by in ("client", "server"):
+            return WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        return WebSocketDisconnect(1006)
 
     async def _send_with_deadline(self, message: Message) -> None:
         with trio.move_on_after(cast(float, self._send_timeout)) as scope:
@@ -656,9 +664,6 @@ class SessionCore(HTTPConnection[StateT]):
             with trio.CancelScope(shield=True):
                 await self._send(message)
         except OSError:
-            if self._disconnect is None:
-                self._disconnect_queued()
-            code = 1006 if self.closed_by in (None, "application") else self.close_code
-            raise WebSocketDisconnect(code or 1006, self.close_reason) from None
+            raise self._refused() from None
         if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
             await trio.lowlevel.cancel_shielded_checkpoint()
