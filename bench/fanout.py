@@ -16,6 +16,11 @@ Variants (each server pinned to CPU 0, the client to CPU 1; Redis unpinned):
 * ``tws-mem``, ``tws-redis``: ``trio_ws.open_broadcast()`` in memory / on Redis, ``forward``.
 * ``bc-mem``, ``bc-redis``: encode/broadcaster's memory / Redis backend on Starlette + uvicorn
   (uvloop, httptools, websockets), the asyncio reference.
+* ``serve-direct``, ``serve-mem``, ``serve-redis``: the trio_ws app of the ``tws-`` variants on
+  ``trio_ws.serve`` (its data plane carries the connections; fanout_server.py, one process).
+  Not in the default list: ``--variants all`` adds them.
+* ``<path>@<variant>``: that variant with the trio_ws of another checkout at ``<path>`` (to
+  compare two versions in one interleaved run).
 
 For each: ``-n`` subscribers connect to ``/sub`` and wait for ``ready``; a publisher connects
 to ``/pub``. Then two phases, after a warm-up:
@@ -47,6 +52,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ["tws-direct", "tws-mem", "bc-mem", "tws-redis", "bc-redis"]
+SERVE_VARIANTS = ["serve-direct", "serve-mem", "serve-redis"]
 
 
 # ============================================================================== client
@@ -203,16 +209,19 @@ def pinned(core: int, command: list[str]) -> list[str]:
     return [taskset, "-c", str(core), *command] if os.path.exists(taskset) else command
 
 
-def server_command(
-    variant: str, port: int, redis_url: str | None
-) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}"}
+def server_command(spec: str, port: int, redis_url: str | None) -> tuple[list[str], dict[str, str]]:
+    root, _, variant = spec.rpartition("@")  # "/other/checkout@tws-mem": that tree's trio_ws
+    env = {**os.environ, "PYTHONPATH": f"{root or ROOT}{os.pathsep}{HERE}"}
     if variant.endswith("redis"):
         assert redis_url is not None
         env["FANOUT_URL"] = redis_url
     else:
         env.pop("FANOUT_URL", None)
-    if variant.startswith("tws"):
+    if variant.startswith("serve"):
+        mode = "direct" if variant == "serve-direct" else "hub"
+        command = [sys.executable, str(HERE / "fanout_server.py"), "--server", "serve"]
+        command += ["--mode", mode, "--port", str(port)]
+    elif variant.startswith("tws"):
         env["FANOUT_MODE"] = "direct" if variant == "tws-direct" else "hub"
         command = [sys.executable, "-m", "hypercorn", "-k", "trio", "-w", "1"]
         command += ["-b", f"127.0.0.1:{port}", "fanout_apps:trio_app()"]
@@ -227,7 +236,8 @@ def run_variant(
 ) -> dict[str, object]:
     port = free_port()
     command, env = server_command(variant, port, redis_url)
-    log = (log_dir / f"{variant}.log").open("ab")
+    root, _, name = variant.rpartition("@")
+    log = (log_dir / f"{Path(root).name + '-' if root else ''}{name}.log").open("ab")
     server = subprocess.Popen(command, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_port(port, server)
@@ -303,7 +313,7 @@ def main() -> None:
         return
     if args.quick:
         args.reps, args.rounds, args.burst, args.warmup = 1, 30, 50, 5
-    variants = args.variants.split(",")
+    variants = VARIANTS + SERVE_VARIANTS if args.variants == "all" else args.variants.split(",")
     stamp = time.strftime("%Y%m%dT%H%M%S")
     out_dir = HERE / "results"
     log_dir = out_dir / f"fanout-{stamp}-logs"

@@ -81,16 +81,23 @@ def starlette_app() -> Any:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         async with broadcast:
-            # Work around broadcaster 0.3.1's Redis listener race: it starts listening when
-            # the first channel is subscribed, but stops for good if redis-py reports no
-            # subscription yet. Holding a subscription to another channel first means later
-            # subscriptions find a pub/sub connection that has one.
+            # Work around two races in broadcaster 0.3.1 (its Redis backend; the memory one is
+            # not affected) by subscribing to the channel once at startup, before any client:
+            # * Broadcast.subscribe() awaits the backend's SUBSCRIBE for a channel's first
+            #   subscriber and only then stores {its queue} as the channel's subscribers; the
+            #   first subscribers that arrive together each do so, and each replaces the
+            #   others' queue, so all but one of them never get a message;
+            # * its Redis listener starts listening at the first subscription but stops for
+            #   good if redis-py reports no subscription yet.
+            # With this subscription held, every client's subscribe() only adds its queue.
+            # It reads and discards what arrives (1 extra queue put per 1,000 deliveries).
             ready = asyncio.Event()
 
             async def hold() -> None:
-                async with broadcast.subscribe("_warm"):
+                async with broadcast.subscribe("bench") as subscriber:
                     ready.set()
-                    await asyncio.Event().wait()
+                    async for _ in subscriber:  # type: ignore[union-attr]
+                        pass
 
             holder = asyncio.create_task(hold())
             await ready.wait()

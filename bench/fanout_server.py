@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""The fan-out app of fanout_apps.py as one server process, for fanout_counts.py and fanout.py.
+
+    python fanout_server.py --port 8101 --server hypercorn|serve --mode direct|hub [--url redis://...]
+
+``hypercorn`` runs ``hypercorn.trio.serve`` (Hypercorn's trio worker, in this process);
+``serve`` runs ``trio_ws.serve`` (its data plane carries the WebSocket connections). With
+``FANOUT_PROFILE=<file>`` in the environment, SIGUSR1 starts cProfile and SIGUSR2 stops it and
+writes the statistics to that file (so only the measured window is profiled). SIGINT or
+SIGTERM stops the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import os
+import signal
+import sys
+from pathlib import Path
+
+import trio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout_apps import trio_app
+
+
+async def main(port: int, server: str, mode: str, url: str | None) -> None:
+    import hypercorn.trio
+    from hypercorn.config import Config
+
+    import trio_ws
+
+    app = trio_app(mode, url)
+    profile_path = os.environ.get("FANOUT_PROFILE")
+    profile = cProfile.Profile() if profile_path else None
+    stop = trio.Event()
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    if profile is not None:
+        wanted += [signal.SIGUSR1, signal.SIGUSR2]
+    with trio.open_signal_receiver(*wanted) as signals:
+        async with trio.open_nursery() as nursery:
+            if server == "serve":
+                await nursery.start(
+                    functools.partial(trio_ws.serve, app, host="127.0.0.1", port=port)
+                )
+            else:
+                config = Config()
+                config.bind = [f"127.0.0.1:{port}"]
+                config.accesslog = None
+                nursery.start_soon(
+                    functools.partial(hypercorn.trio.serve, app, config, shutdown_trigger=stop.wait)
+                )
+            async for signum in signals:
+                if signum == signal.SIGUSR1 and profile is not None:
+                    profile.enable()
+                elif signum == signal.SIGUSR2 and profile is not None:
+                    profile.disable()
+                    assert profile_path is not None
+                    profile.dump_stats(profile_path)
+                    Path(profile_path + ".done").touch()  # noqa: ASYNC240 (outside the window)
+                elif signum in (signal.SIGINT, signal.SIGTERM):
+                    stop.set()
+                    if server == "serve":
+                        nursery.cancel_scope.cancel()
+                    break
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server", choices=["hypercorn", "serve"], default="hypercorn")
+    parser.add_argument("--mode", choices=["direct", "hub"], default="hub")
+    parser.add_argument("--url", default=os.environ.get("FANOUT_URL") or None)
+    args = parser.parse_args()
+    trio.run(main, args.port, args.server, args.mode, args.url)
