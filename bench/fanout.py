@@ -13,10 +13,12 @@ Variants (each server pinned to CPU 0, the client to CPU 1; Redis unpinned):
 * ``tws-direct``: trio_ws on Hypercorn's trio worker without a hub: ``/pub`` calls
   ``send_text`` on every session, one after another. The reference for the goal: per
   delivered message, the hub should cost at most one ``send_text`` plus 20%.
+* ``tws-tasks``: no hub either: each session has its own task sending what ``/pub`` puts into
+  its trio memory channel (one ``send_text`` per delivery from the session's own task).
 * ``tws-mem``, ``tws-redis``: ``trio_ws.open_broadcast()`` in memory / on Redis, ``forward``.
 * ``bc-mem``, ``bc-redis``: encode/broadcaster's memory / Redis backend on Starlette + uvicorn
   (uvloop, httptools, websockets), the asyncio reference.
-* ``serve-direct``, ``serve-mem``, ``serve-redis``: the trio_ws app of the ``tws-`` variants on
+* ``serve-direct``, ``serve-tasks``, ``serve-mem``, ``serve-redis``: the trio_ws app of the ``tws-`` variants on
   ``trio_ws.serve`` (its data plane carries the connections; fanout_server.py, one process).
   Not in the default list: ``--variants all`` adds them.
 * ``<path>@<variant>``: that variant with the trio_ws of another checkout at ``<path>`` (to
@@ -52,7 +54,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VARIANTS = ["tws-direct", "tws-mem", "bc-mem", "tws-redis", "bc-redis"]
-SERVE_VARIANTS = ["serve-direct", "serve-mem", "serve-redis"]
+SERVE_VARIANTS = ["tws-tasks", "serve-direct", "serve-tasks", "serve-mem", "serve-redis"]
 
 
 # ============================================================================== client
@@ -218,11 +220,11 @@ def server_command(spec: str, port: int, redis_url: str | None) -> tuple[list[st
     else:
         env.pop("FANOUT_URL", None)
     if variant.startswith("serve"):
-        mode = "direct" if variant == "serve-direct" else "hub"
+        mode = {"serve-direct": "direct", "serve-tasks": "tasks"}.get(variant, "hub")
         command = [sys.executable, str(HERE / "fanout_server.py"), "--server", "serve"]
         command += ["--mode", mode, "--port", str(port)]
     elif variant.startswith("tws"):
-        env["FANOUT_MODE"] = "direct" if variant == "tws-direct" else "hub"
+        env["FANOUT_MODE"] = {"tws-direct": "direct", "tws-tasks": "tasks"}.get(variant, "hub")
         command = [sys.executable, "-m", "hypercorn", "-k", "trio", "-w", "1"]
         command += ["-b", f"127.0.0.1:{port}", "fanout_apps:trio_app()"]
     else:

@@ -7,6 +7,9 @@ every published message to its client. ``/pub`` publishes every text message it 
   (in memory, or Redis when ``FANOUT_URL`` is set) with ``forward``; ``FANOUT_MODE=direct``
   has no hub: ``/pub`` itself calls ``send_text`` on every subscribed session, one after
   another (the cost of one ``send_text`` per delivery, the goal's reference).
+* ``FANOUT_MODE=tasks`` (no hub either): each subscribed session has its own task that sends
+  what ``/pub`` puts into the session's trio memory channel: one ``send_text`` per delivery
+  from the session's own task, as a fan-out without a hub would do it.
 * ``starlette_app()`` (uvicorn): encode/broadcaster's memory or Redis backend (``FANOUT_URL``,
   ``memory://`` by default), the asyncio reference.
 """
@@ -25,11 +28,14 @@ BACKLOG = 100_000  # large enough that no message is dropped in the benchmark
 
 
 def trio_app(mode: str = MODE, url: str | None = URL) -> Any:
+    import trio
+
     import trio_ws
     from trio_ws import Router, WebSocket, WebSocketRoute
     from trio_ws.broadcast import forward
 
     sessions: set[WebSocket] = set()
+    inboxes: set[trio.MemorySendChannel[str]] = set()
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[dict[str, Any]]:
@@ -46,10 +52,24 @@ def trio_app(mode: str = MODE, url: str | None = URL) -> Any:
             finally:
                 sessions.discard(ws)
             return
+        if mode == "tasks":
+            inbox, outbox = trio.open_memory_channel[str](BACKLOG)
+            inboxes.add(inbox)
+            try:
+                await ws.send_text("ready")
+                ws.start_soon(send_each, outbox, ws)
+                await ws.wait_disconnected()
+            finally:
+                inboxes.discard(inbox)
+            return
         async with ws.state.hub.subscribe("bench", max_backlog=BACKLOG) as subscription:
             await ws.send_text("ready")
             ws.start_soon(forward, subscription, ws)
             await ws.wait_disconnected()
+
+    async def send_each(outbox: trio.MemoryReceiveChannel[str], ws: WebSocket) -> None:
+        async for text in outbox:
+            await ws.send_text(text)
 
     async def pub(ws: WebSocket) -> None:
         await ws.accept()
@@ -58,6 +78,10 @@ def trio_app(mode: str = MODE, url: str | None = URL) -> Any:
             if mode == "direct":
                 for session in list(sessions):
                     await session.send_text(text)
+            elif mode == "tasks":
+                for inbox in inboxes:
+                    inbox.send_nowait(text)
+                await trio.lowlevel.checkpoint()
             else:
                 await hub.publish("bench", text)
 

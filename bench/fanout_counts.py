@@ -10,6 +10,7 @@ previous one) and reach every subscriber. Only that window is counted, with one 
 * ``cprofile``: Python calls in the server (SIGUSR1/SIGUSR2 around the window); with
   ``--top`` the functions whose calls per delivery differ most between the first variant and
   each other one.
+* ``gc``: the cyclic garbage collector's collections per generation and their CPU time.
 * ``callgrind``: user-space instructions (``callgrind_control -i on/off`` around the window).
 * ``strace``: system calls by name (``strace -c -f`` attached for the window).
 * ``cpu``: user + system CPU seconds of the server over the window (psutil; not
@@ -163,8 +164,10 @@ def measure(tool: str, spec: str, args: argparse.Namespace, keep: Path) -> dict[
     profile_path = keep / f"{label}.prof"
     callgrind_path = keep / f"{label}.callgrind"
     strace_path = keep / f"{label}.strace"
-    if tool == "cprofile":
+    if tool in ("cprofile", "gc"):
         env["FANOUT_PROFILE"] = str(profile_path)
+        if tool == "gc":
+            env["FANOUT_GC"] = "1"
         Path(f"{profile_path}.done").unlink(missing_ok=True)
     elif tool == "callgrind":
         command = [
@@ -178,16 +181,16 @@ def measure(tool: str, spec: str, args: argparse.Namespace, keep: Path) -> dict[
         command, cwd=HERE, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     tracer: subprocess.Popen[str] | None = None
-    cpu: list[float] = []
+    cpu: list[tuple[float, float]] = []
     import psutil
 
-    def server_cpu() -> float:
+    def server_cpu() -> tuple[float, float]:
         times = psutil.Process(process.pid).cpu_times()
-        return float(times.user + times.system)
+        return float(times.user), float(times.system)
 
     def start() -> None:
         nonlocal tracer
-        if tool == "cprofile":
+        if tool in ("cprofile", "gc"):
             os.kill(process.pid, signal.SIGUSR1)
             time.sleep(0.3)
         elif tool == "callgrind":
@@ -207,7 +210,7 @@ def measure(tool: str, spec: str, args: argparse.Namespace, keep: Path) -> dict[
 
     def stop() -> None:
         cpu.append(server_cpu())
-        if tool == "cprofile":
+        if tool in ("cprofile", "gc"):
             os.kill(process.pid, signal.SIGUSR2)
             for _ in range(600):
                 if Path(f"{profile_path}.done").exists():
@@ -243,11 +246,18 @@ def measure(tool: str, spec: str, args: argparse.Namespace, keep: Path) -> dict[
         "m": args.m,
         "pattern": args.pattern,
         "window_s": window,
-        "cpu_us_per_delivery": 1e6 * (cpu[1] - cpu[0]) / deliveries,
+        "cpu_us_per_delivery": 1e6 * (sum(cpu[1]) - sum(cpu[0])) / deliveries,
+        "user_us_per_delivery": 1e6 * (cpu[1][0] - cpu[0][0]) / deliveries,
+        "system_us_per_delivery": 1e6 * (cpu[1][1] - cpu[0][1]) / deliveries,
     }
     if tool == "cprofile":
         stats = pstats.Stats(str(profile_path))
         result["calls_per_delivery"] = stats.total_calls / deliveries  # type: ignore[attr-defined]
+    elif tool == "gc":
+        report = json.loads(profile_path.read_text())
+        result["gc_collections"] = report["collections"]
+        result["gc_us_per_delivery"] = 1e6 * sum(report["gc_cpu_s"]) / deliveries
+        result["gc_objects"] = report["objects"]
     elif tool == "callgrind":
         match = re.search(r"Collected : (\d+)", stderr)
         if match is None:
@@ -288,7 +298,7 @@ def profile_diff(keep: Path, base: str, other: str, deliveries: int, top: int) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--tool", choices=["cprofile", "callgrind", "strace", "cpu"], default="cprofile"
+        "--tool", choices=["cprofile", "gc", "callgrind", "strace", "cpu"], default="cprofile"
     )
     parser.add_argument("--variants", default="hc-direct,hc-hub,serve-direct,serve-hub")
     parser.add_argument("-n", type=int, default=1000, help="subscribers")

@@ -29,7 +29,13 @@ FIGURES = {
 COLOURS = {"session-serve": "#2a7ab0", "raw-serve": "#6fa8d6"}
 
 
-def svg(figures: dict[str, dict[str, float]]) -> str:
+def svg(
+    figures: dict[str, dict[str, float]],
+    unit: str = "instructions per message",
+    fmt: str = "{:,.0f}",
+    colours: dict[str, str] = COLOURS,
+) -> str:
+    """A horizontal bar chart, one group per scenario, each group scaled to its largest bar."""
     bar, gap, left, width = 18, 6, 130, 420
     rows = sum(len(v) for v in figures.values())
     height = 30 + rows * (bar + gap) + len(figures) * 34
@@ -40,16 +46,14 @@ def svg(figures: dict[str, dict[str, float]]) -> str:
     y = 10
     for scenario, values in figures.items():
         top = max(values.values())
-        out.append(
-            f'<text x="4" y="{y + 14}" font-weight="bold">{scenario} (instructions per message)</text>'
-        )
+        out.append(f'<text x="4" y="{y + 14}" font-weight="bold">{scenario} ({unit})</text>')
         y += 24
         for name, value in values.items():
             w = width * value / top
-            colour = COLOURS.get(name, "#9a9a9a")
+            colour = colours.get(name, "#9a9a9a")
             out.append(f'<text x="{left - 6}" y="{y + 13}" text-anchor="end">{name}</text>')
             out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar}" fill="{colour}"/>')
-            out.append(f'<text x="{left + w + 4:.1f}" y="{y + 13}">{value:,.0f}</text>')
+            out.append(f'<text x="{left + w + 4:.1f}" y="{y + 13}">{fmt.format(value)}</text>')
             y += bar + gap
         y += 10
     out.append("</svg>")

@@ -238,11 +238,18 @@ async def test_a_cancelled_publish_delivers_nothing_and_a_returned_one_everythin
         assert await drain(sub) == ["kept"]
 
 
+@pytest.mark.parametrize("sink", [False, True], ids=["backlog", "backlog-and-sink"])
 @pytest.mark.parametrize("seed", range(5))
 async def test_cancelling_publishers_and_readers_at_random_loses_and_duplicates_nothing_promised(
-    seed: int, autojump_clock: trio.testing.MockClock
+    seed: int, sink: bool, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Every publish that returned reaches every reader exactly once, in publish order."""
+    """Every publish that returned reaches every reader exactly once, in publish order.
+
+    With ``sink``, each reader also registers a synchronous sink the way ``forward`` does for
+    a session on trio_ws.serve's data plane: while the reader waits, a publish hands the
+    message to the sink, which takes it, refuses it (the message is queued instead) or
+    raises (likewise) at random.
+    """
     rng = random.Random(seed)
     readers = 4
     got: list[list[str]] = [[] for _ in range(readers)]
@@ -250,7 +257,7 @@ async def test_cancelling_publishers_and_readers_at_random_loses_and_duplicates_
 
     async with trio_ws.open_broadcast() as hub:
         async with trio.open_nursery() as nursery:
-            subs = [await nursery.start(_reader, hub, got[i], rng) for i in range(readers)]
+            subs = [await nursery.start(_reader, hub, got[i], rng, sink) for i in range(readers)]
             for i in range(400):
                 with trio.move_on_after(rng.choice([0, 0.001, 1])):
                     if rng.random() < 0.3:
@@ -270,10 +277,24 @@ async def _reader(
     hub: Hub,
     into: list[str],
     rng: random.Random,
+    sink: bool,
     *,
     task_status: trio.TaskStatus[Subscription] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    def take(message: str | bytes) -> bool:
+        choice = rng.random()
+        if choice < 0.1:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        if choice < 0.4:
+            return False
+        assert isinstance(message, str)
+        into.append(message)
+        return True
+
     async with hub.subscribe("x", max_backlog=1000) as sub:
+        if sink:
+            sub._sink = take
+            sub._sink_task = trio.lowlevel.current_task()
         task_status.started(sub)
         while True:
             # Cancelled at random: while waiting, or at the checkpoint of a ready message.

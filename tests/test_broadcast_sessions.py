@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import functools
 import gc
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trio
 import trio.lowlevel
-from trio_websocket import ConnectionClosed, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 import trio_ws
 from trio_ws import Router, WebSocket, WebSocketRoute
+from trio_ws._dataplane import DataPlane
 from trio_ws.broadcast import Hub, Subscription, forward
 
 MESSAGE = "x" * 1000
@@ -38,9 +41,11 @@ def fanout_app(hub: Hub, subscriptions: list[Subscription]) -> Router:
 
 
 @asynccontextmanager
-async def serving(app: Router) -> AsyncIterator[str]:
+async def serving(app: Router, *, data_plane: bool = True) -> AsyncIterator[str]:
     async with trio.open_nursery() as nursery:
-        urls = await nursery.start(functools.partial(trio_ws.serve, app, host="127.0.0.1", port=0))
+        urls = await nursery.start(
+            functools.partial(trio_ws.serve, app, host="127.0.0.1", port=0, data_plane=data_plane)
+        )
         yield urls[0].replace("http://", "ws://", 1)
         nursery.cancel_scope.cancel()
 
@@ -142,3 +147,110 @@ async def test_a_stalled_client_with_the_close_policy_is_closed_1008_too_slow() 
                 finally:
                     del stalled
     gc.collect()  # collect the client's socket here, under this test's warning filter
+
+
+@pytest.mark.parametrize("data_plane", [True, False], ids=["data-plane", "hypercorn-send"])
+@pytest.mark.parametrize("seed", range(3))
+async def test_every_returned_publish_reaches_every_client_once_in_order_on_both_paths(
+    seed: int, data_plane: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishes cancelled at random, one client reading along, one stalled until the end.
+
+    Under the data plane, ``forward`` takes two paths: while it waits with nothing queued and
+    the socket takes the frame, the publisher writes it at once (``DataPlane.send_now``);
+    otherwise (the stalled client's outbound buffer is above its high-water mark, or
+    ``forward`` is still sending) the message waits in the backlog for ``forward``. Both
+    must keep each client's stream exactly the publishes that returned, in order.
+    """
+    rng = random.Random(seed)
+    written_at_once = [0]
+    send_now = DataPlane.send_now
+
+    def counting_send_now(self: DataPlane, data: str | bytes) -> bool:
+        taken = send_now(self, data)
+        written_at_once[0] += taken
+        return taken
+
+    monkeypatch.setattr(DataPlane, "send_now", counting_send_now)
+    subs: list[Subscription] = []
+    filler = "y" * 16_000  # 300 of them fill the loopback buffers of the stalled client
+    returned: list[str] = []
+    with trio.fail_after(60):
+        async with (
+            trio_ws.open_broadcast() as hub,
+            serving(fanout_app(hub, subs), data_plane=data_plane) as url,
+            open_websocket_url(f"{url}/sub?backlog=1000&policy=close") as reader,
+            open_websocket_url(f"{url}/sub?backlog=1000&policy=close") as stalled,
+        ):
+            await wait_for(lambda: len(subs) == 2)
+            got: dict[str, list[str]] = {"reader": [], "stalled": []}
+
+            async def read(name: str, ws: WebSocketConnection, start: trio.Event) -> None:
+                await start.wait()
+                while True:
+                    message = await ws.get_message()
+                    assert isinstance(message, str)
+                    got[name].append(message.split(" ", 1)[0])
+
+            published = trio.Event()
+            async with trio.open_nursery() as nursery:
+                at_once = trio.Event()
+                at_once.set()
+                nursery.start_soon(read, "reader", reader, at_once)
+                nursery.start_soon(read, "stalled", stalled, published)
+                for i in range(300):
+                    with trio.move_on_after(rng.choice([0, 0.0005, 1])):
+                        if rng.random() < 0.3:
+                            await trio.sleep(0.001)
+                        await hub.publish("t", f"m{i} {filler}")
+                        returned.append(f"m{i}")
+                published.set()
+                await wait_for(
+                    lambda: len(got["reader"]) == len(got["stalled"]) == len(returned), 30
+                )
+                nursery.cancel_scope.cancel()
+            assert got["reader"] == returned
+            assert got["stalled"] == returned
+            for sub in subs:
+                assert sub.statistics().dropped == 0
+            delivered = hub.statistics().delivered
+    assert delivered == 2 * len(returned)
+    if data_plane:
+        # Both paths were taken: at once while the socket had room, queued after.
+        assert 0 < written_at_once[0] < delivered
+    else:
+        assert written_at_once[0] == 0
+
+
+async def test_forward_sends_through_a_subclass_that_overrides_send_text() -> None:
+    """The publisher's direct write is only for trio_ws's own send methods."""
+
+    class Prefixed(WebSocket):
+        async def send_text(self, data: str) -> None:
+            await super().send_text(f"> {data}")
+
+    subs: list[Subscription] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        ws = Prefixed(scope, receive, send)
+        async with ws:
+            await ws.accept()
+            async with hub.subscribe("t") as sub:
+                subs.append(sub)
+                ws.start_soon(forward, sub, ws)
+                await ws.wait_disconnected()
+
+    with trio.fail_after(20):
+        async with trio_ws.open_broadcast() as hub, serving(app) as url:  # type: ignore[arg-type]
+            async with open_websocket_url(f"{url}/") as client:
+                await wait_for(lambda: len(subs) == 1)
+                await hub.publish("t", "a")
+                await hub.publish("t", "b")
+                assert await client.get_message() == "> a"
+                assert await client.get_message() == "> b"

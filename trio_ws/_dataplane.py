@@ -294,20 +294,11 @@ class DataPlane(Reader):
                 raise ConnectionClosed("the WebSocket connection is closed")
             data = message.get("bytes")
             if data is None:
-                text = message.get("text")
-                if not isinstance(text, str):
+                data = message.get("text")
+                if not isinstance(data, str):
                     await trio.lowlevel.cancel_shielded_checkpoint()
-                    raise TypeError(f"{text!r} should be a str")
-                if self.compressed:
-                    frame: bytes | bytearray = self._proto.send_data(text, True)
-                else:
-                    payload = text.encode()
-                    frame = _header(0x81, len(payload)) + payload
-            elif self.compressed:
-                frame = self._proto.send_data(bytes(data), True)
-            else:
-                frame = _header(0x82, len(data)) + data
-            self._write(frame)
+                    raise TypeError(f"{data!r} should be a str")
+            self._write(self._frame(data))
             broke = self._closed
         elif kind == "websocket.close":
             if not (self._sent_close or self._closed):
@@ -325,6 +316,38 @@ class DataPlane(Reader):
             await trio.lowlevel.cancel_shielded_checkpoint()
         if broke:
             raise ConnectionClosed("the WebSocket connection is closed")
+
+    def _frame(self, data: str | bytes | bytearray | memoryview) -> bytes | bytearray:
+        """One whole data frame: text for ``str``, binary otherwise (compressed if negotiated)."""
+        if isinstance(data, str):
+            if self.compressed:
+                return self._proto.send_data(data, True)  # type: ignore[no-any-return]
+            payload = data.encode()
+            return _header(0x81, len(payload)) + payload
+        if self.compressed:
+            return self._proto.send_data(bytes(data), True)  # type: ignore[no-any-return,arg-type]
+        return _header(0x82, len(data)) + data  # type: ignore[operator]
+
+    def send_now(self, data: str | bytes) -> bool:
+        """Queue one data message without waiting, when ``send`` would not wait for it either.
+
+        For a task that hands messages to many connections in a row (broadcast's fan-out):
+        the frame is built and written (or queued whole) exactly as ``send`` does, but only
+        while the connection is open and the outbound buffer is at most the high-water mark;
+        otherwise nothing happens and the caller uses ``send``. Never a checkpoint.
+
+        Returns:
+            True if the frame was queued (``str`` as text, ``bytes`` as binary).
+        """
+        if (
+            self._proto is None
+            or self._sent_close
+            or self._closed
+            or len(self._outbox) > HIGH_WATER
+        ):
+            return False
+        self._write(self._frame(data))
+        return True
 
     async def _wait_drained(self) -> None:
         lot = self._drained

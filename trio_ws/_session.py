@@ -237,6 +237,7 @@ class SessionCore(HTTPConnection[StateT]):
         "_shield_option",
         "_shutdown_code",
         "_waiters",
+        "_write_now",
         "application_state",
         "client_state",
         "close_code",
@@ -319,6 +320,8 @@ class SessionCore(HTTPConnection[StateT]):
         self._pump_running = False
         self._accepted = False
         self._sending = 0
+        # The server's synchronous send (trio_ws.serve's data plane), set when a session begins.
+        self._write_now: Callable[[str | bytes], bool] | None = None
         self._messages_in = self._bytes_in = self._messages_out = self._bytes_out = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -615,6 +618,29 @@ class SessionCore(HTTPConnection[StateT]):
             # server's reader run. A cancellation delivered here leaves the message with the
             # server.
             await trio.lowlevel.checkpoint()
+
+    def _send_now(self, data: str | bytes) -> bool:
+        """Send a data message without waiting, if the server's send path can take it so.
+
+        Only under ``trio_ws.serve``'s data plane, while the application may send, no other
+        send is under way and no disconnect is known or queued: then this is what
+        :meth:`_session_send` would do, minus the checkpoint. Otherwise it does nothing and
+        returns False (the caller sends as usual). For broadcast's fan-out, which hands one
+        message to many sessions from the publishing task.
+        """
+        write = self._write_now
+        if write is None or self._sending or self.application_state is not _CONNECTED:
+            return False
+        queue = self._server_queue
+        if self._disconnect is not None or queue is None or queue.send_tasks:
+            return False
+        if queue.data and self._disconnect_queued():
+            return False
+        if not write(data):
+            return False
+        self._messages_out += 1
+        self._bytes_out += _utf8_size(data) if isinstance(data, str) else len(data)
+        return True
 
     def _refused(self) -> WebSocketDisconnect:
         """What a send the server refused with ``OSError`` raises.

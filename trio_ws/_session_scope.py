@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import trio
 
+from ._dataplane import DataPlane
 from ._exceptions import WebSocketDisconnect, WebSocketException
 from ._http import StateT
 from ._session import (
@@ -106,6 +107,9 @@ class SessionScope(SessionCore[StateT]):
             extensions = self.scope.get("extensions") or {}
             option = DATAPLANE_EXTENSION not in extensions and _offers_compression(self.scope)
         self._shield = option
+        plane = getattr(self._send, "__self__", None)
+        if isinstance(plane, DataPlane) and self._server_queue is not None:
+            self._write_now = plane.send_now
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
         cls = type(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import trio
 
+from .._session import SessionCore
 from .._websocket import WebSocket
 from ._hub import Subscription, SubscriptionOverflow
 
@@ -37,6 +38,11 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     """
     with trio.CancelScope() as scope:
         subscription._cancel_on_overflow.add(scope)
+        if _sends_plainly(websocket):
+            # While this task waits for a message, the publisher hands it straight to the
+            # session if its server takes it without waiting (Subscription._offer).
+            subscription._sink = websocket._send_now
+            subscription._sink_task = trio.lowlevel.current_task()
         try:
             backlog = subscription._backlog
             while True:
@@ -55,5 +61,20 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
                     await websocket.send_bytes(message)
         finally:
             subscription._cancel_on_overflow.discard(scope)
+            if subscription._sink_task is trio.lowlevel.current_task():
+                subscription._sink = subscription._sink_task = None
     if scope.cancelled_caught:
         raise SubscriptionOverflow()
+
+
+def _sends_plainly(websocket: WebSocket) -> bool:
+    """Whether ``websocket`` is a session whose server can send synchronously, and whose
+    ``send``, ``send_text`` and ``send_bytes`` are trio_ws's own (a subclass that overrides one
+    gets every message through it)."""
+    cls = type(websocket)
+    return (
+        websocket._write_now is not None
+        and cls.send is SessionCore._session_send
+        and cls.send_text is WebSocket.send_text
+        and cls.send_bytes is WebSocket.send_bytes
+    )
