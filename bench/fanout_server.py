@@ -7,6 +7,8 @@
 ``serve`` runs ``trio_ws.serve`` (its data plane carries the WebSocket connections). With
 ``FANOUT_PROFILE=<file>`` in the environment, SIGUSR1 starts cProfile and SIGUSR2 stops it and
 writes the statistics to that file (so only the measured window is profiled). With
+``FANOUT_NO_SINK=1`` turns the publisher's direct write into sessions off, and
+``FANOUT_WAVES=k`` sets the hub's private limit of wake-up waves (measuring only);
 ``FANOUT_GC_THRESHOLD=t0,t1,t2`` sets the garbage collector's thresholds. With
 ``FANOUT_GC=1`` as well, the window counts the cyclic garbage collector's collections and their
 CPU time instead, written to that file as JSON. SIGINT or
@@ -80,6 +82,14 @@ async def main(port: int, server: str, mode: str, url: str | None) -> None:
     import trio_ws
 
     app = trio_app(mode, url)
+    if os.environ.get("FANOUT_WAVES"):  # the hub's private limit of wake-up waves
+        import trio_ws.broadcast._hub
+
+        trio_ws.broadcast._hub._WAVES = int(os.environ["FANOUT_WAVES"])
+    if os.environ.get("FANOUT_NO_SINK"):  # forward without the publisher's direct write
+        import trio_ws.broadcast._forward
+
+        trio_ws.broadcast._forward._sends_plainly = lambda websocket: False
     if os.environ.get("FANOUT_GC_THRESHOLD"):  # e.g. "20000,10,10"
         gc.set_threshold(*map(int, os.environ["FANOUT_GC_THRESHOLD"].split(",")))
     profile_path = os.environ.get("FANOUT_PROFILE")

@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 import trio_ws
+import trio_ws.broadcast._hub
 from trio_ws.broadcast import (
     Hub,
     HubStatistics,
@@ -239,19 +240,28 @@ async def test_a_cancelled_publish_delivers_nothing_and_a_returned_one_everythin
 
 
 @pytest.mark.parametrize("sink", [False, True], ids=["backlog", "backlog-and-sink"])
+@pytest.mark.parametrize(("readers", "waves"), [(4, 8), (12, 1), (12, 3)])
 @pytest.mark.parametrize("seed", range(5))
 async def test_cancelling_publishers_and_readers_at_random_loses_and_duplicates_nothing_promised(
-    seed: int, sink: bool, autojump_clock: trio.testing.MockClock
+    seed: int,
+    readers: int,
+    waves: int,
+    sink: bool,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every publish that returned reaches every reader exactly once, in publish order.
+
+    With more readers than wake-up waves, waiting readers are woken in turn, each by the one
+    before it, while readers are cancelled at random (in line, or just woken).
 
     With ``sink``, each reader also registers a synchronous sink the way ``forward`` does for
     a session on trio_ws.serve's data plane: while the reader waits, a publish hands the
     message to the sink, which takes it, refuses it (the message is queued instead) or
     raises (likewise) at random.
     """
+    monkeypatch.setattr(trio_ws.broadcast._hub, "_WAVES", waves)
     rng = random.Random(seed)
-    readers = 4
     got: list[list[str]] = [[] for _ in range(readers)]
     returned: list[str] = []
 
@@ -267,6 +277,8 @@ async def test_cancelling_publishers_and_readers_at_random_loses_and_duplicates_
             await trio.sleep(1)
             for sub in subs:
                 assert sub.statistics().backlog == 0
+            assert hub._waves == 0
+            assert not hub._to_wake
             nursery.cancel_scope.cancel()
     assert returned
     for seen in got:

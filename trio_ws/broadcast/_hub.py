@@ -8,6 +8,15 @@ notices.
 
 Delivery is synchronous and ``publish`` never waits for a subscriber, so a slow subscriber
 costs the publisher and the other subscribers nothing, and its memory is its backlog.
+
+Waking the readers: a message for a thousand waiting readers does not wake them all at once.
+Each woken reader wakes the next one waiting (a wave) before it does anything else, and at
+most ``_WAVES`` waves run at a time. A reader that then blocks (a client that does not read)
+holds up nobody, since it passed the wave on first; and only about ``_WAVES`` readers are in
+the middle of their work at any moment. Woken all at once, a thousand ``forward`` tasks would
+each be suspended inside the server's send at the same time (on Hypercorn, some 18 objects
+tracked by the garbage collector each), and the collections that this many live young objects
+set off cost more than the sends themselves (docs/performance.rst, "Broadcast fan-out").
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ __all__ = [
 Overflow = Literal["drop_oldest", "drop_newest", "close"]
 _POLICIES = ("drop_oldest", "drop_newest", "close")
 _Item = tuple[str, "str | bytes"]
+#: How many wake-up waves may run at once (see the module docstring).
+_WAVES = 8
 
 
 class SubscriptionOverflow(WebSocketException):
@@ -168,6 +179,8 @@ class Hub:
         "_published",
         "_received",
         "_subscriptions",
+        "_to_wake",
+        "_waves",
     )
 
     def __init__(self, backend: _Backend) -> None:
@@ -180,6 +193,10 @@ class Hub:
         self._delivered = 0
         self._dropped = 0
         self._overflow_closes = 0
+        # Subscriptions whose waiting reader has a message, in the order they got it, and how
+        # many woken readers have yet to pass the wave on.
+        self._to_wake: deque[Subscription] = deque()
+        self._waves = 0
 
     async def publish(self, channel: str, message: str | bytes) -> None:
         """Publish ``message`` on ``channel`` to every subscription of it, on every hub.
@@ -277,8 +294,34 @@ class Hub:
         for subscription in tuple(subscriptions):
             subscription._offer(item)
 
+    def _wake_later(self, subscription: Subscription) -> None:
+        """``subscription``'s reader waits and now has a message: wake it in turn."""
+        self._to_wake.append(subscription)
+        if self._waves < _WAVES:
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Wake the next waiting reader in line, if any; it carries the wave on."""
+        to_wake = self._to_wake
+        while to_wake:
+            subscription = to_wake.popleft()
+            subscription._in_line = False
+            waiter = subscription._waiter
+            if waiter is not None:  # else it stopped waiting (cancelled, or the end)
+                subscription._waiter = None
+                subscription._carries_wave = True
+                self._waves += 1
+                trio.lowlevel.reschedule(waiter)
+                return
+
+    def _pass_wave(self) -> None:
+        """A reader woken in turn runs: it wakes the next one before doing anything else."""
+        self._waves -= 1
+        self._wake_next()
+
     def _close(self) -> None:
         self._closed = True
+        self._to_wake.clear()
         for subscriptions in list(self._by_channel.values()):
             for subscription in list(subscriptions):
                 subscription._finish(None)
@@ -338,11 +381,13 @@ class Subscription:
         "__weakref__",
         "_backlog",
         "_cancel_on_overflow",
+        "_carries_wave",
         "_channels",
         "_dropped",
         "_end",
         "_entered",
         "_hub",
+        "_in_line",
         "_interruptions_at_start",
         "_max_backlog",
         "_on_overflow",
@@ -362,6 +407,10 @@ class Subscription:
         self._on_overflow = on_overflow
         self._backlog: deque[_Item] = deque()
         self._waiter: trio.lowlevel.Task | None = None
+        # Whether this subscription is in the hub's line of readers to wake, and whether its
+        # reader was woken from that line (then it passes the wave on when it runs).
+        self._in_line = False
+        self._carries_wave = False
         # None while active; then "closed" (left), "hub" (hub closed) or "overflow".
         self._end: str | None = None
         self._entered = False
@@ -428,7 +477,10 @@ class Subscription:
                 raise trio.BusyResourceError("another task is already reading this subscription")
             self._waiter = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort)
-            # Woken by _offer or _finish: that was this call's checkpoint.
+            # Woken in turn (the hub's wave) or by _finish: that was this call's checkpoint.
+            if self._carries_wave:
+                self._carries_wave = False
+                self._hub._pass_wave()
             if backlog:
                 self._received += 1
                 return backlog.popleft()
@@ -470,7 +522,7 @@ class Subscription:
         backlog = self._backlog
         hub = self._hub
         waiter = self._waiter
-        if waiter is not None and waiter is self._sink_task:
+        if waiter is not None and waiter is self._sink_task and not backlog:
             # forward() waits with nothing queued: its session takes the message now if its
             # server can without waiting (trio_ws.serve's data plane), which spares the wake-up.
             sink = self._sink
@@ -502,9 +554,9 @@ class Subscription:
         backlog.append(item)
         self._queued += 1
         hub._delivered += 1
-        if waiter is not None:
-            self._waiter = None
-            trio.lowlevel.reschedule(waiter)
+        if waiter is not None and not self._in_line:
+            self._in_line = True
+            hub._wake_later(self)
 
     def _finish(self, how: str | None) -> None:
         """End the subscription: ``how`` is "closed", "overflow", or None (hub closed)."""
