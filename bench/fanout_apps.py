@@ -105,23 +105,30 @@ def starlette_app() -> Any:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         async with broadcast:
-            # Work around two races in broadcaster 0.3.1 (its Redis backend; the memory one is
-            # not affected) by subscribing to the channel once at startup, before any client:
+            # Work around two races in broadcaster 0.3.1's Redis backend (with redis-py 8.1;
+            # the memory backend has neither) by subscribing twice at startup, before any
+            # client:
+            # * its listener task starts reading the pub/sub connection when a channel's
+            #   first subscriber arrives, but redis-py counts the subscription only once the
+            #   SUBSCRIBE was sent, so the listener finds none, stops, and waits for the next
+            #   new channel. Subscribing "_warm" first, then "bench", makes the second
+            #   start find the first subscription: the listener then keeps reading;
             # * Broadcast.subscribe() awaits the backend's SUBSCRIBE for a channel's first
-            #   subscriber and only then stores {its queue} as the channel's subscribers; the
-            #   first subscribers that arrive together each do so, and each replaces the
-            #   others' queue, so all but one of them never get a message;
-            # * its Redis listener starts listening at the first subscription but stops for
-            #   good if redis-py reports no subscription yet.
-            # With this subscription held, every client's subscribe() only adds its queue.
-            # It reads and discards what arrives (1 extra queue put per 1,000 deliveries).
+            #   subscriber and only then stores {its queue} as the channel's subscribers;
+            #   the first subscribers that arrive together each do so, and each replaces the
+            #   others' queue, so all but one of them never get a message. With "bench"
+            #   held from startup, every client's subscribe() only adds its queue.
+            # The holder reads and discards what arrives (1 extra queue put per 1,000
+            # deliveries, in bc-mem too).
             ready = asyncio.Event()
 
             async def hold() -> None:
-                async with broadcast.subscribe("bench") as subscriber:
-                    ready.set()
-                    async for _ in subscriber:  # type: ignore[union-attr]
-                        pass
+                async with broadcast.subscribe("_warm"):
+                    await asyncio.sleep(0.2)
+                    async with broadcast.subscribe("bench") as subscriber:
+                        ready.set()
+                        async for _ in subscriber:  # type: ignore[union-attr]
+                            pass
 
             holder = asyncio.create_task(hold())
             await ready.wait()
