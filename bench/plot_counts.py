@@ -46,7 +46,8 @@ def svg(
     y = 10
     for scenario, values in figures.items():
         top = max(values.values())
-        out.append(f'<text x="4" y="{y + 14}" font-weight="bold">{scenario} ({unit})</text>')
+        title = f"{scenario} ({unit})" if unit else scenario
+        out.append(f'<text x="4" y="{y + 14}" font-weight="bold">{title}</text>')
         y += 24
         for name, value in values.items():
             w = width * value / top

@@ -30,6 +30,13 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     negotiated permessage-deflate, cannot be cancelled: then the session ends once that send
     completes or the server aborts the connection.)
 
+    Under `trio_ws.serve`'s data plane, while this task waits with nothing queued, a
+    ``publish`` writes the message into the connection itself when the socket's outbound
+    buffer has room (no task switch per delivery); otherwise the message waits in the backlog
+    for this task. Either way the client gets the messages in order, each once. A
+    `~trio_ws.WebSocket` subclass that overrides ``send``, ``send_text`` or ``send_bytes``
+    gets every message through its override instead.
+
     Returns when the subscription ends (its hub closed).
 
     Raises:

@@ -88,7 +88,9 @@ class HubStatistics:
         published: Calls of :meth:`Hub.publish` on this hub that returned.
         received: Messages that reached this hub from the backend, for channels with local
             subscriptions.
-        delivered: Copies put into subscription backlogs.
+        delivered: Copies delivered to subscriptions: put into their backlogs, or handed
+            straight to the session of a waiting `~trio_ws.broadcast.forward` (under
+            `trio_ws.serve`'s data plane).
         dropped: Copies dropped by overflow policies (including backlogs discarded by
             ``"close"``).
         overflow_closes: Subscriptions ended by ``on_overflow="close"``.
@@ -120,7 +122,9 @@ class SubscriptionStatistics:
         max_backlog: The backlog's bound (messages).
         on_overflow: The overflow policy.
         backlog: Messages waiting to be read now.
-        queued: Messages put into the backlog since the subscription began.
+        queued: Messages delivered to the subscription since it began: put into its backlog,
+            or handed straight to the session of its waiting `~trio_ws.broadcast.forward`
+            (under `trio_ws.serve`'s data plane; those count as ``received`` too).
         received: Messages the subscriber has read.
         dropped: Messages lost to the overflow policy.
         overflowed: Whether ``on_overflow="close"`` ended the subscription.
