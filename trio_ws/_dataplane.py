@@ -325,8 +325,8 @@ class DataPlane(Reader):
             payload = data.encode()
             return _header(0x81, len(payload)) + payload
         if self.compressed:
-            return self._proto.send_data(bytes(data), True)  # type: ignore[no-any-return,arg-type]
-        return _header(0x82, len(data)) + data  # type: ignore[operator]
+            return self._proto.send_data(bytes(data), True)  # type: ignore[no-any-return]
+        return _header(0x82, len(data)) + data
 
     def send_now(self, data: str | bytes) -> bool:
         """Queue one data message without waiting, when ``send`` would not wait for it either.
