@@ -91,7 +91,7 @@ SCENARIOS_FULL = {
         ],
         8,
     ),
-    "push-20k": (["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3"], 8),
+    "push-20k": (["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3"], 20),
     "pp-c50-32B-deflate": (
         [
             "--mode",
@@ -110,7 +110,7 @@ SCENARIOS_FULL = {
     ),
     "push-20k-deflate": (
         ["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3", "--deflate"],
-        8,
+        20,
     ),
 }
 SCENARIOS_QUICK = {
