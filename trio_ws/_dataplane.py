@@ -69,7 +69,17 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 class ConnectionClosed(ConnectionError):
-    """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``)."""
+    """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``).
+
+    ``disconnect`` is the ``websocket.disconnect`` message the app will receive, when it is
+    already decided: the app's channel may be full, so the message may not be in it yet.
+    """
+
+    def __init__(
+        self, message: str = "the WebSocket connection is closed", disconnect: Message | None = None
+    ) -> None:
+        super().__init__(message)
+        self.disconnect = disconnect
 
 
 #: What :meth:`Handover.take_over` returns.
@@ -114,7 +124,7 @@ def _no_spawn(fn: Callable[[], Awaitable[None]]) -> None:  # pragma: no cover - 
 
 async def _closed_send(message: Message) -> None:
     await trio.lowlevel.checkpoint()
-    raise ConnectionClosed("the WebSocket connection is closed")
+    raise ConnectionClosed()
 
 
 def _header(first: int, length: int) -> bytes:
@@ -297,7 +307,7 @@ class DataPlane(Reader):
         if kind == "websocket.send":
             if self._sent_close or self._closed:
                 await trio.lowlevel.cancel_shielded_checkpoint()
-                raise ConnectionClosed("the WebSocket connection is closed")
+                raise ConnectionClosed(disconnect=self._outcome)
             data = message.get("bytes")
             if data is None:
                 text = message.get("text")
@@ -330,7 +340,7 @@ class DataPlane(Reader):
         else:
             await trio.lowlevel.cancel_shielded_checkpoint()
         if broke:
-            raise ConnectionClosed("the WebSocket connection is closed")
+            raise ConnectionClosed(disconnect=self._outcome)
 
     async def _wait_drained(self) -> None:
         lot = self._drained
