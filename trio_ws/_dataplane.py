@@ -428,7 +428,9 @@ class DataPlane(Reader):
         except BlockingIOError:
             sent = 0
         except OSError:
-            self._peer_gone()
+            self._peer_gone()  # makes the reader and the app's receive runnable
+            if waking:
+                wake_run_loop()
             return
         del outbox[:sent]
         if outbox:
