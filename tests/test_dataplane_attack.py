@@ -9,6 +9,8 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -16,7 +18,9 @@ import trio
 
 import trio_ws
 
-from tests.test_dataplane import TIMEOUT, serving
+from wsproto.events import BytesMessage, TextMessage
+
+from tests.test_dataplane import TIMEOUT, RawClient, closes, serving
 from tests.test_dataplane_cork import app_that, text
 from trio_ws._types import Receive, Send
 
@@ -100,3 +104,100 @@ async def test_a_reset_while_frames_are_held_does_not_stall_the_run_loop(mode: s
         finally:
             thread.join(TIMEOUT)
     assert got == [1006]
+
+
+@asynccontextmanager
+async def slow_client(address: str) -> AsyncIterator[RawClient]:
+    """A raw client with a 4 KiB receive buffer that reads only when told to."""
+    host, port = address.rsplit(":", 1)
+    sock = trio.socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    await sock.connect((host, int(port)))
+    stream = trio.SocketStream(sock)
+    key = base64.b64encode(os.urandom(16)).decode()
+    await stream.send_all(
+        (
+            f"GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    with trio.fail_after(TIMEOUT):
+        while b"\r\n\r\n" not in head:
+            chunk = await stream.receive_some(65536)
+            assert chunk, head
+            head += chunk
+    head, rest = head.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    client = RawClient(stream)
+    client.ws.receive_data(rest)
+    try:
+        yield client
+    finally:
+        await stream.aclose()
+
+
+BIG = 1 << 20
+
+
+def messages(events: list[Any]) -> list[Any]:
+    """The whole messages in wsproto's events (it reports a long one in pieces)."""
+    got: list[Any] = []
+    parts: list[Any] = []
+    for event in events:
+        if isinstance(event, (TextMessage, BytesMessage)):
+            parts.append(event.data)
+            if event.message_finished:
+                got.append(parts[0][:0].join(parts))
+                parts = []
+    return got
+
+
+@pytest.mark.parametrize("mode", ["session", "plain", "plain-swallowing"])
+async def test_the_drain_closes_a_slow_reader_after_what_was_sent(mode: str) -> None:
+    """serve shuts down while the app's send waits on a client that reads slowly (it reads,
+    just later): the drain's cancellation must not abort the connection; the client gets every
+    message sent, then the drain close (1001)."""
+    blocked = trio.Event()
+
+    async def session(ws: trio_ws.WebSocket) -> None:
+        await ws.accept()
+        for i in range(20):
+            await ws.send_text(str(i))  # consecutive turns: mostly held
+        blocked.set()  # the send below parks at once: the client is not reading
+        await ws.send_bytes(b"x" * BIG)
+        await trio.sleep_forever()  # pragma: no cover - the drain cancels the send
+
+    async def plain(receive: Receive, send: Send) -> None:
+        for i in range(20):
+            await send(text(str(i)))
+        blocked.set()
+        if mode == "plain":
+            await send({"type": "websocket.send", "bytes": b"x" * BIG})  # Cancelled here
+            await trio.sleep_forever()  # pragma: no cover
+        try:
+            await send({"type": "websocket.send", "bytes": b"x" * BIG})
+        except trio.Cancelled:
+            return  # swallowed (a careless app): serve still closes for it with the drain code
+
+    app = trio_ws.websocket_app(session) if mode == "session" else app_that(plain)
+    server = trio.CancelScope()
+
+    async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
+        with server:
+            await trio_ws.serve(app, port=0, task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(TIMEOUT):
+            urls = await nursery.start(run_server)
+        async with slow_client(urls[0].split("://", 1)[1]) as client:
+            with trio.fail_after(TIMEOUT):
+                await blocked.wait()
+            server.cancel()  # the drain starts while the send waits
+            events = await client.events()
+    got = messages(events)
+    small = [x for x in got if isinstance(x, str)]
+    assert small == [str(i) for i in range(len(small))]
+    assert small[:20] == [str(i) for i in range(20)]
+    assert got[20] == b"x" * BIG
+    assert closes(events) == [(1001, "server shutting down")]

@@ -196,6 +196,7 @@ class DataPlane(Reader):
         #: When the first frame held by write coalescing was queued; inf when none is held.
         self._corked_since = math.inf
         self._wrote_turn = -2
+        self._draining = False
 
     @property
     def closed(self) -> bool:
@@ -351,8 +352,26 @@ class DataPlane(Reader):
             while len(self._outbox) > LOW_WATER and not self._closed:
                 await lot.park()
         except trio.Cancelled:
-            self.abort(1006, "a send was cancelled while the client was not reading")
+            if not self._draining:
+                self.abort(1006, "a send was cancelled while the client was not reading")
+            # While serve drains, its cancellation ends the app, not the connection: the
+            # frame stays queued, whole, ahead of the drain close (``drain``).
             raise
+
+    def drain(self, deadline: float) -> None:
+        """``serve`` is shutting down: the app is about to be cancelled and closes with the
+        drain code. A send cancelled while it waits on a slow client then keeps its frame
+        queued instead of aborting, and the connection is aborted at ``deadline`` (the end of
+        the drain window) if it has not closed by then.
+        """
+        self._draining = True
+        if self._closed or self._proto is None:
+            return
+        self._close_at = min(self._close_at, deadline)
+        if self._service_scope is not None:
+            self._service_scope.deadline = self._deadline()
+        elif not self._service_running:
+            self._kick()
 
     def app_finished(self) -> None:
         """The app returned: close with 1011 if it did not close (as Hypercorn does)."""

@@ -53,6 +53,7 @@ class Reader:
         "_corked_since",
         "_corker",
         "_drained",
+        "_draining",
         "_early_close",
         "_fallback",
         "_fast",

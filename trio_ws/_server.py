@@ -162,7 +162,8 @@ class _Server:
         try:
             with connection.cancel_scope:
                 await self.app(scope, receive, send if plane is None else plane.send)
-            if connection.cancel_scope.cancelled_caught and stream is not None:
+            # The drain cancelled the app (it may have caught the cancellation itself).
+            if connection.cancel_scope.cancel_called and stream is not None:
                 if plane is not None and plane.active:
                     await self._close_plane_after_drain(plane, notice)
                 else:
@@ -274,9 +275,12 @@ class _Server:
                 self.drain_close_code,
                 self.drain_seconds,
             )
+            deadline = started + self.drain_seconds if self.abort_stalled else math.inf
             for connection in list(self.websockets):
                 assert connection.notice is not None
                 connection.notice.update(close_code=self.drain_close_code, reason=DRAIN_REASON)
+                if connection.plane is not None:
+                    connection.plane.drain(deadline)
                 connection.cancel_scope.cancel()
             with trio.move_on_after(self.drain_seconds):
                 await self.websockets_gone.wait()
