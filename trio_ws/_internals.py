@@ -82,6 +82,8 @@ The hooks and the private names each relies on:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import importlib.metadata
 import logging
@@ -365,13 +367,28 @@ def _early_bytes(stream: Any) -> bool:
 
 def _refusal(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """Why an upgrade request with these headers gets HTTP 400 from ``serve``, or ""."""
+    keys = 0
     for name, value in headers:
         lowered = name.lower()
         if lowered in (b"content-length", b"transfer-encoding"):
             return f"the upgrade request has a body ({lowered.decode('latin-1')})"
         if lowered in _ASCII_HEADERS and not value.isascii():
             return f"the {lowered.decode('latin-1')} header is not ASCII"
+        if lowered == b"sec-websocket-key":  # HTTP/1.1 only (RFC 8441 has no key)
+            keys += 1
+            if keys > 1:
+                return "the sec-websocket-key header is repeated"
+            if not _valid_key(value):
+                return "the sec-websocket-key header is not the base64 of 16 bytes"
     return ""
+
+
+def _valid_key(value: bytes) -> bool:
+    """RFC 6455 section 4.2.1 item 5: the key decodes (base64) to exactly 16 bytes."""
+    try:
+        return len(base64.b64decode(value.strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _valid_offers(offers: Iterable[str], deflate: bool) -> tuple[list[str], list[str]]:
