@@ -201,3 +201,39 @@ async def test_the_drain_closes_a_slow_reader_after_what_was_sent(mode: str) -> 
     assert small[:20] == [str(i) for i in range(20)]
     assert got[20] == b"x" * BIG
     assert closes(events) == [(1001, "server shutting down")]
+
+
+@pytest.mark.parametrize("tasks", [2, 4])
+async def test_every_sending_task_sees_how_the_session_ended(tasks: int) -> None:
+    """Several tasks stream to a client that stopped reading, under ``send_timeout``: the first
+    send to time out ends the session with 1011; the sends of the other tasks, refused by the
+    aborted connection, report that same end, not the abort's 1006."""
+    seen: list[tuple[int, str]] = []
+    done = trio.Event()
+    ended: list[tuple[int | None, str]] = []
+
+    async def handler(ws: trio_ws.WebSocket) -> None:
+        await ws.accept()
+
+        async def stream(k: int) -> None:
+            # Staggered, so that the later tasks' sends are still within their deadlines
+            # (parked on the full buffer) when the first one times out and aborts.
+            await trio.sleep(0.05 * k)
+            try:
+                while True:
+                    await ws.send_bytes(b"z" * 1000)
+            except trio_ws.WebSocketDisconnect as exc:
+                seen.append((exc.code, exc.reason))
+
+        async with trio.open_nursery() as nursery:
+            for k in range(tasks):
+                nursery.start_soon(stream, k)
+        ended.append((ws.close_code, ws.close_reason))
+        done.set()
+
+    app = trio_ws.websocket_app(handler, send_timeout=0.2)
+    async with serving(app) as address, slow_client(address):
+        with trio.fail_after(TIMEOUT):
+            await done.wait()
+    assert ended == [(1011, "send timed out")]
+    assert seen == [(1011, "send timed out")] * tasks

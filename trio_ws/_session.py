@@ -626,7 +626,9 @@ class SessionCore(HTTPConnection[StateT]):
         """
         if self._disconnect is None:
             self._disconnect_queued()
-        if self.closed_by in ("client", "server"):
+        if self._disconnect is not None:
+            # Decided: by the client, the server, or the session itself (a send timeout, an
+            # overflow) in another task, whose abort is why this send was refused.
             return WebSocketDisconnect(self.close_code or 1006, self.close_reason)
         told = getattr(exc, "disconnect", None)
         if isinstance(told, dict) and told.get("type") == "websocket.disconnect":
