@@ -7,7 +7,8 @@ loop or the one before is *streaming*: its next data frames are held ("corked") 
 outbound buffer and leave together when either
 
 * the run loop is about to sleep (nothing else is runnable: no added latency when idle),
-* ``CORK_DELAY`` seconds passed since the first held frame (the added latency under load),
+* ``CORK_DELAY`` seconds passed since the first held frame (the added latency under load;
+  checked between turns of the loop, so a turn longer than that holds frames to its end),
 * the held bytes reach ``CORK_BYTES`` (far below the outbound buffer's high-water mark, so
   holding never makes a ``send`` wait), or
 * a control frame (close, ping, pong) is written: it leaves at once, behind the held frames.
