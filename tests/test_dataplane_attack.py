@@ -15,16 +15,19 @@ from typing import Any
 
 import pytest
 import trio
-
-import trio_ws
-
 from wsproto.events import BytesMessage, TextMessage
 
+import trio_ws
 from tests.test_dataplane import TIMEOUT, RawClient, closes, serving
 from tests.test_dataplane_cork import app_that, text
 from trio_ws._types import Receive, Send
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def _hold_the_loop(seconds: float) -> None:
+    """Block the whole run loop (a task that computes between checkpoints)."""
+    time.sleep(seconds)
 
 
 def _blocking_handshake(address: str) -> tuple[socket.socket, bytes]:
@@ -61,7 +64,7 @@ async def test_a_reset_while_frames_are_held_does_not_stall_the_run_loop(mode: s
         # Block the run loop until the reset has arrived (the client runs in a thread), so
         # the held frames' flush is the first to see it.
         reset.wait(TIMEOUT)
-        time.sleep(0.05)
+        _hold_the_loop(0.05)
 
     async def burst_then_receive(receive: Receive, send: Send) -> None:
         await send(text("first"))  # sent at once: the client resets when it has it
@@ -256,7 +259,7 @@ async def test_a_held_frame_leaves_within_the_delay_inside_a_long_turn() -> None
     async def hog() -> None:
         nonlocal steps
         await go.wait()
-        time.sleep(0.005)  # one task step of 5 ms: the turn runs all ten, 50 ms
+        _hold_the_loop(0.005)  # one task step of 5 ms: the turn runs all ten, 50 ms
         steps += 1
 
     async def one_held_then_hogs(receive: Receive, send: Send) -> None:
