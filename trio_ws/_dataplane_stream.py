@@ -87,11 +87,8 @@ class StreamDataPlane(DataPlane):
     async def finish(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         """Wait for a queued last close frame to be written, close the stream, then tell the
         app (DataPlane's ``finish``)."""
-        lot = self._drained
-        if lot is None:
-            lot = self._drained = trio.lowlevel.ParkingLot()
         while not self._closed:  # only after an abort that queued its close frame
-            await lot.park()
+            await self._drained_lot().park()
         # The socket is closed; this marks the stream closed without a byte more.
         await trio.aclose_forcefully(self._raw)
         await super().finish()
@@ -161,10 +158,13 @@ class StreamDataPlane(DataPlane):
     async def _flush(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         """The helper task, with bytes queued: wait (cancellably, so the timers fire) until
         the writer has drained them."""
-        lot = self._drained
-        if lot is None:
-            lot = self._drained = trio.lowlevel.ParkingLot()
-        await lot.park()
+        await self._drained_lot().park()
+
+    def _drained_lot(self) -> trio.lowlevel.ParkingLot:
+        """Where tasks wait for the writer's progress (unparked as the outbox drains)."""
+        if self._drained is None:
+            self._drained = trio.lowlevel.ParkingLot()
+        return self._drained
 
     def _after_flush(self, action: str) -> None:
         """Close once the outbox is empty ("close", and "shutdown": TLS cannot half-close)."""
