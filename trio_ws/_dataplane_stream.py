@@ -137,14 +137,7 @@ class StreamDataPlane(DataPlane):
                     if not self._closed:
                         self._peer_gone()
                     break
-                if self._closed:
-                    break
-                del outbox[: len(chunk)]
-                if len(outbox) <= LOW_WATER and self._drained is not None:
-                    self._drained.unpark_all()
-                if not outbox and self._then is not None:
-                    action, self._then = self._then, None
-                    self._after_flush(action)
+                self._written(len(chunk))
         except Exception:  # never let Hypercorn's task group see it
             logger.exception(
                 "trio_ws.serve: the data plane's writer task failed; connection aborted"
@@ -154,6 +147,19 @@ class StreamDataPlane(DataPlane):
             self._writer_task = None
             self._writer_parked = False
             self._writer_running = False
+
+    def _written(self, size: int) -> None:
+        """The writer wrote ``size`` bytes from the outbox's start: drop them, wake who waits
+        for the outbox to drain, and close if that was waiting for an empty outbox."""
+        if self._closed:
+            return  # the outbox was cleared
+        outbox = self._outbox
+        del outbox[:size]
+        if len(outbox) <= LOW_WATER and self._drained is not None:
+            self._drained.unpark_all()
+        if not outbox and self._then is not None:
+            action, self._then = self._then, None
+            self._after_flush(action)
 
     async def _flush(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         """The helper task, with bytes queued: wait (cancellably, so the timers fire) until
