@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """TLS (or plain TCP) echo under ``trio_ws.serve``: the data plane against Hypercorn's path.
 
-One process: ``trio_ws.serve`` (the raw ASGI echo app, ``servers.raw_echo``) runs in the main
-thread's ``trio.run``, on a ``trustme`` certificate with ``--transport tls``; a blocking client
-(stdlib ``ssl`` socket and wsproto) runs in a worker thread and echoes ``-n`` text messages of
-``--size`` bytes on one connection. Two numbers per variant (``data_plane=True``, "plane", and
+``trio_ws.serve`` (the raw ASGI echo app, ``servers.raw_echo``) runs in this process's
+``trio.run``, on a ``trustme`` certificate with ``--transport tls``; a blocking client (stdlib
+``ssl`` socket and wsproto, this script with ``--client``) runs as a subprocess and echoes
+``-n`` text messages of ``--size`` bytes on one connection. Two numbers per variant (``data_plane=True``, "plane", and
 ``data_plane=False``, "hypercorn", the path TLS took before the data plane served it):
 
 * **server Python calls per message**, deterministic up to a few calls: cProfile on the server
-  thread only, (calls(2N) - calls(N)) / N, so start-up, handshakes and close cancel out;
+  process only, (calls(2N) - calls(N)) / N, so start-up, handshakes and close cancel out;
 * **wall-clock**, interleaved: ``--reps`` rounds, each timing both variants (alternating which
   goes first); reported as the median of the per-round ratios hypercorn/plane (above 1: the
   data plane is faster). The client shares the machine, so only the ratio means anything.
@@ -83,26 +83,29 @@ async def _run(args: argparse.Namespace, data_plane: bool, n: int, profile: bool
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
-    context = None
     with tempfile.TemporaryDirectory() as tmp:
         if args.transport == "tls":
             ca = trustme.CA()
             pem = Path(tmp) / "server.pem"
             ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(pem)
             config.certfile = config.keyfile = str(pem)
-            context = ssl.create_default_context()
-            ca.configure_trust(context)
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(
                 functools.partial(trio_ws.serve, raw_echo.app, config=config, data_plane=data_plane)
             )
             port = int(urls[0].rsplit(":", 1)[1])
+            cafile = Path(tmp) / "ca.pem"
+            if args.transport == "tls":
+                ca.cert_pem.write_to_path(cafile)
+            command = [sys.executable, __file__, "--client", str(port), str(n), str(args.size)]
+            command += [str(cafile)] if args.transport == "tls" else []
             profiler = cProfile.Profile() if profile else None
             if profiler is not None:
                 profiler.enable()
-            seconds = await trio.to_thread.run_sync(_client, port, n, args.size, context)
+            done = await trio.run_process(command, capture_stdout=True)
             if profiler is not None:
                 profiler.disable()
+            seconds = float(done.stdout)
             nursery.cancel_scope.cancel()
     return seconds, profiler
 
@@ -113,6 +116,13 @@ def _calls(profiler: cProfile.Profile) -> int:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--client"]:
+        port, n, size, *cafile = sys.argv[2:]
+        context = None
+        if cafile:
+            context = ssl.create_default_context(cafile=cafile[0])
+        print(_client(int(port), int(n), int(size), context))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transport", choices=["tls", "tcp"], default="tls")
     parser.add_argument("-n", type=int, default=2000, help="messages per timed connection")
