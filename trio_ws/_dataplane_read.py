@@ -50,6 +50,8 @@ class Reader:
         "_client_codes",
         "_close_at",
         "_closed",
+        "_corked_since",
+        "_corker",
         "_drained",
         "_early_close",
         "_fallback",
@@ -82,6 +84,7 @@ class Reader:
         "_state",
         "_text",
         "_then",
+        "_wrote_turn",
         "compressed",
     )
 
