@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "results" / "autobahn"))
     args = parser.parse_args()
     port = free_port()
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # wstest runs in it: relative paths would break
     out.mkdir(parents=True, exist_ok=True)
     agent = "hypercorn" if args.hypercorn else "trio_ws.serve"
     spec = {

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import trio
 
+from ._dataplane_cork import CORK_BYTES, Corker, corker, wake_run_loop
 from ._dataplane_read import (
     _CLOSING,
     _DISCARD,
@@ -71,7 +72,17 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 class ConnectionClosed(ConnectionError):
-    """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``)."""
+    """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``).
+
+    ``disconnect`` is the ``websocket.disconnect`` message the app will receive, when it is
+    already decided: the app's channel may be full, so the message may not be in it yet.
+    """
+
+    def __init__(
+        self, message: str = "the WebSocket connection is closed", disconnect: Message | None = None
+    ) -> None:
+        super().__init__(message)
+        self.disconnect = disconnect
 
 
 #: What :meth:`Handover.take_over` returns.
@@ -118,7 +129,7 @@ def _no_spawn(fn: Callable[[], Awaitable[None]]) -> None:  # pragma: no cover - 
 
 async def _closed_send(message: Message) -> None:
     await trio.lowlevel.checkpoint()
-    raise ConnectionClosed("the WebSocket connection is closed")
+    raise ConnectionClosed()
 
 
 def _header(first: int, length: int) -> bytes:
@@ -186,6 +197,10 @@ class DataPlane(Reader):
         self._close_at = math.inf
         self._pong_due = math.inf
         self._ping_at = math.inf
+        self._corker: Corker | None = None
+        #: When the first frame held by write coalescing was queued; inf when none is held.
+        self._corked_since = math.inf
+        self._wrote_turn = -2
 
     @property
     def closed(self) -> bool:
@@ -230,6 +245,7 @@ class DataPlane(Reader):
         self._hook = None
         self._sock, self._raw, self._proto, self._spawn, self._idle = parts
         self.compressed = bool(self._proto.extensions)
+        self._corker = corker()
         self._fast = self._fast_ok = _FAST_PATH and not self.compressed
         if self._early_close:
             self._peer_gone()
@@ -296,7 +312,7 @@ class DataPlane(Reader):
         if kind == "websocket.send":
             if self._sent_close or self._closed:
                 await trio.lowlevel.cancel_shielded_checkpoint()
-                raise ConnectionClosed("the WebSocket connection is closed")
+                raise ConnectionClosed(disconnect=self._outcome)
             data = message.get("bytes")
             if data is None:
                 text = message.get("text")
@@ -312,7 +328,7 @@ class DataPlane(Reader):
                 frame = self._proto.send_data(bytes(data), True)
             else:
                 frame = _header(0x82, len(data)) + data
-            self._write(frame)
+            self._write(frame, True)
             broke = self._closed
         elif kind == "websocket.close":
             if not (self._sent_close or self._closed):
@@ -329,7 +345,7 @@ class DataPlane(Reader):
         else:
             await trio.lowlevel.cancel_shielded_checkpoint()
         if broke:
-            raise ConnectionClosed("the WebSocket connection is closed")
+            raise ConnectionClosed(disconnect=self._outcome)
 
     async def _wait_drained(self) -> None:
         lot = self._drained
@@ -355,14 +371,37 @@ class DataPlane(Reader):
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, data: bytes | bytearray) -> None:
-        """Queue one whole frame: sent now if the socket takes it, else flushed later."""
+    def _write(self, data: bytes | bytearray, data_frame: bool = False) -> None:
+        """Queue one whole frame: sent now if the socket takes it, else flushed later.
+
+        A data frame of a streaming connection is held for write coalescing
+        (``_dataplane_cork``); any other frame sends what is held along with it.
+        """
         if self._closed:
             return
         outbox = self._outbox
         if outbox:
             outbox += data
+            if self._corked_since != math.inf and (not data_frame or len(outbox) >= CORK_BYTES):
+                self.uncork(waking=False)
             return
+        corker = self._corker
+        if (
+            data_frame
+            and corker is not None
+            and self._wrote_turn >= corker.turn - 1
+            and len(data) < CORK_BYTES
+        ):
+            # Streaming: hold the frame for the next write or the corker.
+            outbox += data
+            self._corked_since = trio.current_time()
+            corker.pending.append(self)
+            return
+        self._send_now(data)
+
+    def _send_now(self, data: bytes | bytearray) -> None:
+        if self._corker is not None:
+            self._wrote_turn = self._corker.turn
         try:
             sent = self._raw.send(data)
         except BlockingIOError:
@@ -371,8 +410,36 @@ class DataPlane(Reader):
             self._peer_gone()
             return
         if sent < len(data):
-            outbox += memoryview(data)[sent:]
+            self._outbox += memoryview(data)[sent:]
             self._kick()
+
+    @property
+    def corked_at(self) -> float:
+        """When the first held frame was queued (``_dataplane_cork.Corkable``)."""
+        return self._corked_since
+
+    def uncork(self, *, waking: bool) -> None:
+        """Send the frames held for coalescing (``_dataplane_cork.Corkable``)."""
+        if self._corked_since == math.inf:
+            return
+        self._corked_since = math.inf
+        outbox = self._outbox
+        if self._closed or not outbox:
+            return
+        if self._corker is not None:
+            self._wrote_turn = self._corker.turn
+        try:
+            sent = self._raw.send(outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._peer_gone()
+            return
+        del outbox[:sent]
+        if outbox:
+            self._kick()
+            if waking:
+                wake_run_loop()
 
     def _close_frame(self, code: int | None, reason: str | None) -> None:
         self._sent_close = True

@@ -58,7 +58,11 @@ class StreamDataPlane(DataPlane):
     # ------------------------------------------------------------------ reading
 
     async def run(self, data: bytes) -> None:
-        """Serve the connection from its first chunk of bytes until it ends (the reader task)."""
+        """Serve the connection from its first chunk of bytes until it ends (the reader task).
+
+        The same steps as ``Reader.run`` with ``receive_some`` for the socket's wait and
+        ``recv`` (kept apart so that the socket's loop has no extra call per read).
+        """
         if self._reading:  # pragma: no cover - Hypercorn reads from one task only
             raise RuntimeError("the data plane already has a reader")
         self._reading = True
@@ -70,6 +74,8 @@ class StreamDataPlane(DataPlane):
                     self._eof()
                     break
                 await self._receive(bytes(chunk))
+                if self._outcome is not None and not (self._announced or self._app_gone):
+                    await self._announce()  # as on a socket: the app hears of it at once
                 if len(self._outbox) > HIGH_WATER and not self._closed:
                     await self._wait_reader_drained()  # as on a socket
                 if self._closed:
@@ -95,8 +101,9 @@ class StreamDataPlane(DataPlane):
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, data: bytes | bytearray) -> None:
-        """Queue one whole frame for the writer task."""
+    def _write(self, data: bytes | bytearray, data_frame: bool = False) -> None:
+        """Queue one whole frame for the writer task (which coalesces what is queued while it
+        writes, so no frame is held back for write coalescing: ``data_frame`` is unused)."""
         if self._closed:
             return
         outbox = self._outbox
