@@ -21,7 +21,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 from wsproto.extensions import PerMessageDeflate
-from wsproto.frame_protocol import FrameProtocol, ParseFailed
+from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
 from tests.test_dataplane import RawClient, Recorder, closes, serving
 from trio_ws import _internals
@@ -162,3 +162,39 @@ async def test_a_decompression_bomb_gets_1009() -> None:
             with trio.fail_after(5):
                 message = await app.next()
             assert message["bytes"] == bytes(16 * 1024)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_control_frames_inside_a_compressed_message(seed: int) -> None:
+    """RFC 6455 section 5.4: pings between the fragments of a compressed message leave it
+    whole (wsproto's own extension passes the fragments after a ping on still compressed)."""
+    rng = random.Random(seed)
+    client, _, capped_ext = _pair(rng)
+    wire = bytearray()
+    sent: list[Any] = []
+    pings = 0
+    for _ in range(rng.randrange(1, 10)):
+        payload: Any = rng.choice([bytes(5000), "é" * 3000, rng.randbytes(2000)])
+        sent.append(payload)
+        pieces = rng.randrange(2, 5)
+        cut = [len(payload) * i // pieces for i in range(pieces + 1)]
+        for n in range(pieces):
+            wire += client.send_data(payload[cut[n] : cut[n + 1]], n == pieces - 1)
+            if n < pieces - 1:
+                wire += client.ping(b"%d" % pings)
+                pings += 1
+    capped = FrameProtocol(False, [capped_ext])
+    _internals.cap_inflation(capped, 10**6)
+    frames, failed = _frames(capped, bytes(wire), rng)
+    assert failed == 0
+    got: list[Any] = []
+    parts: list[Any] = []
+    for opcode, payload, _, message_finished in frames:
+        if opcode == Opcode.PING:
+            continue
+        parts.append(payload)
+        if message_finished:
+            got.append("".join(parts) if isinstance(parts[0], str) else b"".join(parts))
+            parts = []
+    assert got == sent
+    assert [f[1] for f in frames if f[0] == Opcode.PING] == [b"%d" % i for i in range(pings)]

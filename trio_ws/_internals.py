@@ -86,7 +86,9 @@ The hooks and the private names each relies on:
     decompress object; None for a fresh context at the next message) and relies on ``frame_inbound_header``, ``frame_inbound_payload_data``
     and ``frame_inbound_complete`` (wsproto's ``Extension`` interface) being called per frame,
     and on ``CloseReason.MESSAGE_TOO_BIG`` returned from them ending the parse with
-    ``ParseFailed`` (code 1009).
+    ``ParseFailed`` (code 1009). It also saves ``_inbound_compressed`` and
+    ``_inbound_is_compressible`` across a control frame inside a fragmented message, which
+    wsproto's own steps reset (the fragments after a ping would pass on still compressed).
 
 :func:`is_open` and :func:`app_finished` (closing for a plain app after the drain)
     ``WSStream.state is ASGIWebsocketState.CONNECTED`` and ``WSStream.closed``; ``app_send(None)``
@@ -791,18 +793,25 @@ class CappedDeflate(PerMessageDeflate):
     """wsproto's permessage-deflate whose inbound messages inflate to at most ``trio_ws_limit``
     bytes: past it the parse fails with 1009 (RFC 6455 section 7.4.1) before more is inflated.
 
-    Only the inflation differs from wsproto's (the module docstring lists the names it reads).
+    Only the inflation differs from wsproto's (the module docstring lists the names it reads),
+    and one fix: a control frame between the fragments of a compressed message (RFC 6455
+    section 5.4 allows it) leaves that message's state alone, where wsproto's steps forget it
+    and pass the following fragments on still compressed.
     """
 
     #: The most bytes one inbound message may inflate to.
     trio_ws_limit = 0
     #: Bytes the current inbound message has inflated to so far.
     trio_ws_size = 0
+    #: While a control frame is parsed: the state of the message it interrupts.
+    trio_ws_interrupted: tuple[bool | None, bool | None] | None = None
 
     def frame_inbound_header(
         self, proto: Any, opcode: Opcode, rsv: Any, payload_length: int
     ) -> Any:
-        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:  # a new message
+        if opcode.iscontrol():
+            self.trio_ws_interrupted = (self._inbound_compressed, self._inbound_is_compressible)
+        elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:  # a new message
             self.trio_ws_size = 0
         return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
@@ -812,6 +821,11 @@ class CappedDeflate(PerMessageDeflate):
         return self._trio_ws_inflate(data)
 
     def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
+        interrupted = self.trio_ws_interrupted
+        if interrupted is not None:  # a control frame ends: back to the message it interrupted
+            self.trio_ws_interrupted = None
+            self._inbound_compressed, self._inbound_is_compressible = interrupted
+            return None
         if not (fin and self._inbound_compressed and self._inbound_is_compressible):
             return super().frame_inbound_complete(proto, fin)
         # The message's end (RFC 7692 section 7.2.2): the empty block the sender left off,
