@@ -98,8 +98,8 @@ class JSONCodec:
             messages then skip a decode to ``str``); otherwise they are decoded first.
         name: A name for reprs.
 
-    Example (any library's pair plugs in alike; pass the codec as ``json_codec=``, see
-    :doc:`/json`)::
+    Example (any library's pair plugs in alike; pass the codec as ``json_codec=``, as the
+    :doc:`JSON page </json>` shows)::
 
         import functools, json
 

@@ -623,7 +623,7 @@ class Router:
             mounted routers too, unless they set their own); a route's or session's own
             ``json_codec`` option wins over it.
 
-    Example (a fuller one: :doc:`/routing`)::
+    Example (more on the :doc:`routing page </routing>`)::
 
         from contextlib import asynccontextmanager
         from trio_ws import PlainTextResponse, Route, Router, WebSocketRoute

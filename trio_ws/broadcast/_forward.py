@@ -14,8 +14,8 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     """Send each message of ``subscription`` to ``websocket``'s client until either ends.
 
     ``str`` messages go as text frames, ``bytes`` as binary frames. Meant to run beside the
-    handler's receive loop, as a helper task of the session (the whole program:
-    :doc:`/broadcast`)::
+    handler's receive loop, as a helper task of the session (the whole program is on the
+    :doc:`broadcast page </broadcast>`)::
 
         from trio_ws.broadcast import forward
 
