@@ -402,6 +402,7 @@ async def serve(
             await ws.send_text("hello")
 
         app = trio_ws.websocket_app(hello)
+
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(functools.partial(trio_ws.serve, app, port=0))
             ...
