@@ -525,6 +525,29 @@ def test_docstring_examples_are_literal_blocks() -> None:
                 )
 
 
+def test_docstring_walk_covers_the_reference() -> None:
+    """Every object that a page's autodoc directive renders has its examples run here."""
+    walked = {id(obj) for obj in documented_objects().values()}
+    directive = re.compile(r"^\.\. auto(?:class|exception|function|method|module)::\s*([\w.]+)")
+    for page in PAGES:
+        for line in page.read_text(encoding="utf-8").splitlines():
+            match = directive.match(line)
+            if match is not None:
+                assert id(pkgutil.resolve_name(match.group(1))) in walked, f"{page.name}: {line}"
+
+
+def test_attribute_comments_hold_no_examples() -> None:
+    """autodoc also renders ``#:`` comments (``autodata``, attributes); an example there would
+    not run, so there are none."""
+    import trio_ws
+
+    for path in sorted(Path(trio_ws.__file__).parent.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            text = line.strip()
+            if text.startswith("#:") and (text.endswith("::") or ">>>" in text):
+                raise AssertionError(f"{path}:{number}: move the example into a docstring")
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands: what a console sample runs must exist.
 
