@@ -155,9 +155,8 @@ def rst_text_samples(
     covered = 0  # lines before this one are inside a block already collected
 
     def sample(first: int, code: str, marker_line: int) -> Sample:
-        doctest = code.startswith(">>>")
         skip = _marker_before(lines, marker_line)
-        return Sample(page, first + first_line - 1, code, skip, source, doctest)
+        return Sample(page, first + first_line - 1, code, skip, source, code.startswith(">>>"))
 
     for index, line in enumerate(lines):
         if index < covered:
@@ -519,7 +518,7 @@ def test_docstring_examples_are_literal_blocks() -> None:
         lines = inspect.cleandoc(obj.__doc__ or "").splitlines()
         for index, line in enumerate(lines[:-1]):
             if re.fullmatch(r"\s*Examples?:\s*", line):
-                following = [line for line in lines[index + 1 :] if line.strip()]
+                following = [later for later in lines[index + 1 :] if later.strip()]
                 assert following[0].lstrip().startswith(">>>"), (
                     f"{name}: write 'Example::' (a literal block), not a Google 'Example:' section"
                 )
