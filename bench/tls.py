@@ -13,9 +13,9 @@
   goes first); reported as the median of the per-round ratios hypercorn/plane (above 1: the
   data plane is faster). The client shares the machine, so only the ratio means anything.
 
-    python tls.py                       # TLS, n=2000, 5 rounds
-    python tls.py --transport tcp       # plain TCP, the same method
-    python tls.py --checkout /tmp/base  # trio_ws imported from another checkout
+    python3 tls.py                       # TLS, n=2000, 5 rounds
+    python3 tls.py --transport tcp       # plain TCP, the same method
+    python3 tls.py --checkout /tmp/base  # trio_ws imported from another checkout
 
 The tables in the final report of issue 13's TLS work were made with this script.
 """

@@ -396,6 +396,14 @@ async def serve(
 
     Use it with ``nursery.start``, which returns the bound URLs::
 
+        import functools
+
+        async def hello(ws: trio_ws.WebSocket) -> None:
+            await ws.accept()
+            await ws.send_text("hello")
+
+        app = trio_ws.websocket_app(hello)
+
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(functools.partial(trio_ws.serve, app, port=0))
             ...
