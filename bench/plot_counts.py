@@ -5,8 +5,8 @@ A dependency-free SVG bar chart (no matplotlib). The figures are the ones in
 docs/performance.rst; pass ``--jsonl`` with counts.py ``--out`` files to plot fresh ones.
 ``--run`` plots run.py's messages per second instead (medians per scenario and server).
 
-    python bench/plot_counts.py [--jsonl /tmp/counts.jsonl ...]
-    python bench/plot_counts.py --run results/<run>/raw.jsonl --out ../docs/dataplane-wallclock.svg
+    python3 bench/plot_counts.py [--jsonl /tmp/counts.jsonl ...]
+    python3 bench/plot_counts.py --run results/<run>/raw.jsonl --out ../docs/dataplane-wallclock.svg
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ Everything stops by itself: each client run has its own ``--time-limit`` plus a 
 timeout, and the driver has a global ``--deadline`` after which it skips the remaining runs and
 stops the servers (SIGINT, then SIGKILL after 8 s, by PID).
 
-    python run.py                 # 3 repetitions (about 4-5 minutes)
-    python run.py --quick         # smoke run: 1 repetition, fewer messages (about 1 minute)
-    python run.py --report results/A/raw.jsonl results/B/raw.jsonl   # pooled table only
+    python3 run.py                # 3 repetitions (about 4-5 minutes)
+    python3 run.py --quick        # smoke run: 1 repetition, fewer messages (about 1 minute)
+    python3 run.py --report results/A/raw.jsonl results/B/raw.jsonl  # pooled table only
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tests.test_dataplane import TIMEOUT, RawClient, frame, serving
 QUEUE = 4  # Hypercorn's max_app_queue_size for these tests: the channel holds 4 messages
 
 
-def app_that_waits(outcome: dict[str, Any], go: trio.Event) -> Any:
+def app_that_waits(outcome: dict[str, Any], go: trio.Event, done: trio.Event) -> Any:
     async def handler(ws: trio_ws.WebSocket) -> None:
         await ws.accept()
         await go.wait()  # the client's messages and its ending fill the channel meanwhile
@@ -36,6 +36,7 @@ def app_that_waits(outcome: dict[str, Any], go: trio.Event) -> Any:
                 outcome["messages"].append(await ws.receive_text())
         except trio_ws.WebSocketDisconnect as exc:
             outcome["final"] = (exc.code, exc.reason, ws.closed_by)
+            done.set()
 
     return trio_ws.websocket_app(handler, on_inbox_full="block")
 
@@ -60,8 +61,8 @@ async def test_a_refused_send_behind_a_full_channel_reports_the_real_ending(
     ending: Any, code: int, reason: str | None, closed_by: str
 ) -> None:
     outcome: dict[str, Any] = {}
-    go = trio.Event()
-    async with serving(app_that_waits(outcome, go), config()) as address:
+    go, done = trio.Event(), trio.Event()
+    async with serving(app_that_waits(outcome, go, done), config()) as address:
         async with RawClient.connect(address) as client:
             for i in range(QUEUE):
                 await client.send(TextMessage(f"m{i}"))
@@ -74,8 +75,7 @@ async def test_a_refused_send_behind_a_full_channel_reports_the_real_ending(
             await trio.sleep(0.2)  # the server has decided; the channel is still full
             go.set()
             with trio.fail_after(TIMEOUT):
-                while "final" not in outcome:
-                    await trio.sleep(0.01)
+                await done.wait()
     assert outcome["code"] == code
     if reason is not None:
         assert outcome["reason"] == reason

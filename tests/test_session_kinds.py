@@ -11,7 +11,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -594,7 +594,11 @@ async def test_a_refused_send_reports_the_disconnect_the_server_could_not_queue_
     server = FakeServer()
 
     class Refused(ConnectionError):
-        disconnect = {"type": "websocket.disconnect", "code": 4001, "reason": "gone"}
+        disconnect: ClassVar[dict[str, object]] = {
+            "type": "websocket.disconnect",
+            "code": 4001,
+            "reason": "gone",
+        }
 
     async def refusing(message: dict[str, object]) -> None:
         if message["type"] == "websocket.send":

@@ -2,7 +2,10 @@
 
 Hypercorn parses the HTTP/1.1 upgrade request, calls the app and sends the 101 response; from
 then on a :class:`DataPlane` owns the connection's plain TCP socket (the hook in
-``_internals.py`` hands it over, see there for the Hypercorn side). wsproto's
+``_internals.py`` hands it over, see there for the Hypercorn side). The I/O is the transport
+seam: the read loop (``run``), ``_write``, ``_flush``, ``_after_flush`` and ``_close_socket``;
+here on the socket itself (non-blocking ``send``/``recv``, the fast path), and overridden by
+``_dataplane_stream.StreamDataPlane`` for TLS (a ``trio.SSLStream``). wsproto's
 ``FrameProtocol`` does the protocol (framing, unmasking, UTF-8 validation, close codes,
 permessage-deflate); this module does the I/O and the semantics:
 
@@ -85,7 +88,7 @@ class ConnectionClosed(ConnectionError):
 #: What :meth:`Handover.take_over` returns.
 TakeOver = tuple[
     Any,
-    socket.socket,
+    Any,
     Any,
     Callable[[Callable[[], Awaitable[None]]], None],
     Callable[[Any], bool],
@@ -109,9 +112,11 @@ class Handover(Protocol):
 
     def take_over(self) -> TakeOver | None:
         """After the accept was sent: stop the server's WebSocket code and return the trio
-        socket, its stdlib socket, the negotiated ``FrameProtocol``, a task spawner and a
-        test of whether that ``FrameProtocol`` is between messages with nothing buffered;
-        or None if the accept did not open the connection."""
+        socket, the transport (its stdlib socket; for :class:`~trio_ws._dataplane_stream.
+        StreamDataPlane` the trio ``Stream`` over that socket), the negotiated
+        ``FrameProtocol``, a task spawner and a test of whether that ``FrameProtocol`` is
+        between messages with nothing buffered; or None if the accept did not open the
+        connection."""
 
 
 def _never(proto: Any) -> bool:
@@ -488,7 +493,7 @@ class DataPlane(Reader):
         self._closed = True
         if abort:
             with contextlib.suppress(OSError):
-                self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
         # trio's close wakes every task waiting on the socket with ClosedResourceError:
         # our reader and flusher, or Hypercorn's reader before the takeover.
         self._sock.close()

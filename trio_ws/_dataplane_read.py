@@ -228,7 +228,9 @@ class Reader:
                     self._client_closed(int(code), reason)
                     return  # noqa: ASYNC910
         except ParseFailed as exc:
-            self._fail(int(exc.code), str(exc))
+            code = int(exc.code)
+            # 1009 here: a compressed message inflated past the limit (``CappedDeflate``).
+            self._fail(code, "message too big" if code == 1009 else str(exc))
             return  # noqa: ASYNC910
         if self._fast_ok and self._state == _OPEN and self._idle(proto):
             self._fast = True

@@ -1,6 +1,6 @@
 """Run an echo app under ``trio_ws.serve`` as one process (the bench worker is this process).
 
-    python -m servers.serve_main --port 8101 --app session [--no-data-plane] [--no-coalescing]
+    python3 -m servers.serve_main --port 8101 --app session [--no-data-plane] [--no-coalescing]
 
 ``--app session`` is ``servers.session_echo`` (a trio_ws session per connection), ``--app raw``
 is ``servers.raw_echo`` (raw ASGI). Keepalive pings stay at serve's defaults (20 s, far longer
