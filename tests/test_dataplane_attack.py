@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -15,11 +16,13 @@ from typing import Any
 
 import pytest
 import trio
+from hypercorn.config import Config
 from wsproto.events import BytesMessage, TextMessage
 
 import trio_ws
 from tests.test_dataplane import TIMEOUT, RawClient, closes, serving
 from tests.test_dataplane_cork import app_that, text
+from tests.test_server_tls import ca, client_context, tls_config  # noqa: F401 - fixtures
 from trio_ws._types import Receive, Send
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
@@ -110,13 +113,18 @@ async def test_a_reset_while_frames_are_held_does_not_stall_the_run_loop(mode: s
 
 
 @asynccontextmanager
-async def slow_client(address: str) -> AsyncIterator[RawClient]:
-    """A raw client with a 4 KiB receive buffer that reads only when told to."""
+async def slow_client(
+    address: str, context: ssl.SSLContext | None = None
+) -> AsyncIterator[RawClient]:
+    """A raw client with a 4 KiB receive buffer that reads only when told to (over TLS with
+    ``context``)."""
     host, port = address.rsplit(":", 1)
     sock = trio.socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     await sock.connect((host, int(port)))
-    stream = trio.SocketStream(sock)
+    stream: trio.abc.Stream = trio.SocketStream(sock)
+    if context is not None:
+        stream = trio.SSLStream(stream, context, server_hostname=host)
     key = base64.b64encode(os.urandom(16)).decode()
     await stream.send_all(
         (
@@ -156,8 +164,16 @@ def messages(events: list[Any]) -> list[Any]:
     return got
 
 
-@pytest.mark.parametrize("mode", ["session", "plain", "plain-swallowing"])
-async def test_the_drain_closes_a_slow_reader_after_what_was_sent(mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "tls"),
+    [("session", False), ("plain", False), ("plain-swallowing", False), ("session", True)],
+)
+async def test_the_drain_closes_a_slow_reader_after_what_was_sent(
+    mode: str,
+    tls: bool,
+    tls_config: Config,  # noqa: F811 - the fixture imported above
+    client_context: ssl.SSLContext,  # noqa: F811
+) -> None:
     """serve shuts down while the app's send waits on a client that reads slowly (it reads,
     just later): the drain's cancellation must not abort the connection; the client gets every
     message sent, then the drain close (1001)."""
@@ -188,12 +204,16 @@ async def test_the_drain_closes_a_slow_reader_after_what_was_sent(mode: str) -> 
 
     async def run_server(task_status: trio.TaskStatus[list[str]]) -> None:
         with server:
-            await trio_ws.serve(app, port=0, task_status=task_status)
+            if tls:
+                await trio_ws.serve(app, config=tls_config, task_status=task_status)
+            else:
+                await trio_ws.serve(app, port=0, task_status=task_status)
 
     async with trio.open_nursery() as nursery:
         with trio.fail_after(TIMEOUT):
             urls = await nursery.start(run_server)
-        async with slow_client(urls[0].split("://", 1)[1]) as client:
+        address = urls[0].split("://", 1)[1]
+        async with slow_client(address, client_context if tls else None) as client:
             with trio.fail_after(TIMEOUT):
                 await blocked.wait()
             server.cancel()  # the drain starts while the send waits
