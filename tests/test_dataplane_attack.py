@@ -4,6 +4,7 @@ refused sends. Real ``trio_ws.serve`` on 127.0.0.1, raw sockets and real clients
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import ssl
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import trio
+import websockets.sync.client
 from hypercorn.config import Config
 from wsproto.events import BytesMessage, TextMessage
 
@@ -313,3 +315,50 @@ async def test_a_held_frame_leaves_within_the_delay_inside_a_long_turn() -> None
             finally:
                 thread.join(TIMEOUT)
     assert arrived_at[0] < hogs
+
+
+#: Payload sizes around the coalescing limit (16 KiB, with 2-, 4- and 10-byte frame headers),
+#: the header-length steps, and huge ones.
+SIZES = [1, 125, 126, 16370, 16378, 16380, 16382, 16383, 16384, 16385, 65535, 65536, 1 << 20]
+
+
+def sized_messages() -> list[bytes | str]:
+    """Each size as bytes, followed by a small text, twice over (streamed back to back)."""
+    sent: list[bytes | str] = []
+    for j, size in enumerate(SIZES * 2):
+        sent += [bytes([j]) * size, str(j)]
+    return sent
+
+
+async def push_sized(ws: trio_ws.WebSocket) -> None:
+    await ws.accept()
+    for message in sized_messages():
+        if isinstance(message, bytes):
+            await ws.send_bytes(message)
+        else:
+            await ws.send_text(message)
+    await ws.close(4000)
+
+
+def websockets_receive_all(url: str, compression: str | None) -> tuple[list[Any], int | None]:
+    with websockets.sync.client.connect(
+        url, compression=compression, max_size=None, open_timeout=TIMEOUT, proxy=None
+    ) as client:
+        got: list[Any] = []
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                got.append(client.recv(timeout=TIMEOUT))
+    return got, client.close_code
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_sizes_around_the_coalescing_limit_arrive_whole_and_in_order(
+    compression: str | None,
+) -> None:
+    async with serving(trio_ws.websocket_app(push_sized)) as address:
+        with trio.fail_after(TIMEOUT * 4):
+            got, code = await trio.to_thread.run_sync(
+                websockets_receive_all, f"ws://{address}/", compression
+            )
+    assert code == 4000
+    assert got == sized_messages()
