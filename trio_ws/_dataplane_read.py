@@ -382,7 +382,7 @@ class Reader:
             return  # noqa: ASYNC910
         await self._announce()
 
-    async def _announce(self) -> None:
+    async def _announce(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
         """Put the decided disconnect message into the app's channel, waiting for room."""
         self._announced = True
         assert self._outcome is not None
