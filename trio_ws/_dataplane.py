@@ -606,8 +606,10 @@ class DataPlane(Reader):
     def _timer(self) -> None:
         now = trio.current_time()
         if now >= self._close_at:
-            # The client did not finish the closing handshake in time.
-            self.abort(1006, "closing handshake timed out")
+            # The client did not finish the closing handshake in time (or the drain's).
+            self.abort(
+                1006, "stalled at shutdown" if self._draining else "closing handshake timed out"
+            )
             return
         if now >= self._pong_due:
             if self._putting:  # the app is not reading, so we cannot read the pong
