@@ -25,6 +25,7 @@ import trio_ws
 from tests.test_dataplane import TIMEOUT, RawClient, closes, serving
 from tests.test_dataplane_cork import app_that, text
 from tests.test_server_tls import ca, client_context, tls_config  # noqa: F401 - fixtures
+from trio_ws import _dataplane_cork
 from trio_ws._types import Receive, Send
 
 _LINGER_ZERO = struct.pack("ii", 1, 0)
@@ -271,7 +272,12 @@ async def test_every_sending_task_sees_how_the_session_ended(tasks: int) -> None
     "bound inside a turn needs a per-task-step check (an after_task_step instrument costs "
     "every task step in the process)",
 )
-async def test_a_held_frame_leaves_within_the_delay_inside_a_long_turn() -> None:
+async def test_a_held_frame_leaves_within_the_delay_inside_a_long_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A 20 ms delay, so that "two" cannot be found old before the hogs' turn even on a busy
+    # machine; each hog step (30 ms) outlasts it.
+    monkeypatch.setattr(_dataplane_cork, "CORK_DELAY", 0.02)
     steps = 0
     go = trio.Event()
     hogs = 10
@@ -281,13 +287,13 @@ async def test_a_held_frame_leaves_within_the_delay_inside_a_long_turn() -> None
     async def hog() -> None:
         nonlocal steps
         await go.wait()
-        _hold_the_loop(0.005)  # one task step of 5 ms: the turn runs all ten, 50 ms
+        _hold_the_loop(0.03)  # one task step of 30 ms: the turn runs all ten, 300 ms
         steps += 1
 
     async def one_held_then_hogs(receive: Receive, send: Send) -> None:
         await send(text("one"))
+        go.set()  # the hogs run in the next turn
         await send(text("two"))  # the turn after "one": held
-        go.set()
         await receive()
 
     def client(address: str) -> None:
