@@ -1,7 +1,7 @@
 """Every check trio_ws runs, locally and in CI (``.ci/run`` calls plain ``nox``).
 
-Interpreters are looked up as ``python3.X`` on ``PATH``. With pyenv, export
-``PYENV_VERSION=3.11.7:3.10.13:3.12.1:3.13.0`` first so that its shims resolve all four.
+Interpreters are looked up as ``python3.X`` on ``PATH``. With pyenv and no ``PYENV_VERSION``
+set, the newest installed patch release of each is selected for its shims.
 
     nox -l                 # list sessions
     nox                    # everything CI runs

@@ -10,10 +10,10 @@ wstest needs Python 2.7 (autobahntestsuite 25.10.1). Install it once, outside th
 
 then::
 
-    python bench/autobahn.py --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,10.*,11.*'
-    python bench/autobahn.py --cases '9.*'               # performance (about 15 s of cases)
-    python bench/autobahn.py --cases '9.*' --hypercorn   # the same against plain Hypercorn
-    python bench/autobahn.py --cases '12.*,13.*'         # permessage-deflate (about 17 min)
+    python3 bench/autobahn.py --cases '1.*,2.*,3.*,4.*,5.*,6.*,7.*,10.*,11.*'
+    python3 bench/autobahn.py --cases '9.*'              # performance (about 15 s of cases)
+    python3 bench/autobahn.py --cases '9.*' --hypercorn  # the same against plain Hypercorn
+    python3 bench/autobahn.py --cases '12.*,13.*'        # permessage-deflate (about 17 min)
 
 Prints one line per behaviour (OK, NON-STRICT, INFORMATIONAL, FAILED...) with its count, the
 total case time per group, and exits 1 if any case failed. Reports go to ``--out``.
@@ -53,7 +53,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "results" / "autobahn"))
     args = parser.parse_args()
     port = free_port()
-    out = Path(args.out)
+    out = Path(args.out).resolve()  # wstest runs in it: relative paths would break
     out.mkdir(parents=True, exist_ok=True)
     agent = "hypercorn" if args.hypercorn else "trio_ws.serve"
     spec = {

@@ -32,9 +32,9 @@ Output: a Markdown report on stdout (calls per message for each variant, the ext
 the trio_ws functions called per message, and the functions whose per-message count differs
 from raw), also written with the raw per-function numbers as JSON to ``results/``.
 
-    python calls.py                      # memory transport, N=200, text 32 B
-    python calls.py --binary --size 65536
-    python calls.py --transport socket -n 2000
+    python3 calls.py                     # memory transport, N=200, text 32 B
+    python3 calls.py --binary --size 65536
+    python3 calls.py --transport socket -n 2000
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ per message is (X(2N) - X(N)) / N, so start-up, handshakes and shutdown cancel o
 server is counted, never the client. Callgrind counts move by about 1-2% between repeats here
 (epoll wake-ups differ from run to run); syscalls by a few percent at 50 clients.
 
-    python counts.py --tool callgrind --variants raw-hc,session-serve --scenarios pp-c50
-    python counts.py --tool strace
+    python3 counts.py --tool callgrind --variants raw-hc,session-serve --scenarios pp-c50
+    python3 counts.py --tool strace
 
 Slow under callgrind (instrumentation is on only while the client runs).
 """

@@ -4,9 +4,9 @@
 Run from this folder with the project's virtualenv (``pip install broadcaster uvicorn redis
 psutil`` first; they are benchmark-only, not test dependencies)::
 
-    python fanout.py                    # every variant, 3 interleaved repetitions
-    python fanout.py --quick            # 1 repetition, fewer messages
-    python fanout.py --variants tws-mem,tws-direct -n 1000
+    python3 fanout.py                   # every variant, 3 interleaved repetitions
+    python3 fanout.py --quick           # 1 repetition, fewer messages
+    python3 fanout.py --variants tws-mem,tws-direct -n 1000
 
 Variants (each server pinned to CPU 0, the client to CPU 1; Redis unpinned):
 

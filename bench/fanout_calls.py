@@ -10,7 +10,7 @@ each session in turn; ``hub``: it publishes on an in-memory hub and each session
 the ratio is an upper bound of the hub's overhead over ``send_text``. Then three runs of
 each without the profiler report process CPU time per delivery.
 
-    python fanout_calls.py [-n 100] [-m 50]
+    python3 fanout_calls.py [-n 100] [-m 50]
 """
 
 from __future__ import annotations

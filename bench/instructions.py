@@ -7,7 +7,7 @@ included. The client's share is the same for every variant, so differences betwe
 the server-side cost of each layer. Slow (about a minute per run), deterministic to a fraction
 of a percent.
 
-    python instructions.py [-n 400] [--variants raw,plain,session,starlette]
+    python3 instructions.py [-n 400] [--variants raw,plain,session,starlette]
 """
 
 from __future__ import annotations

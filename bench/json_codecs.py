@@ -21,7 +21,7 @@ Instructions come from ``valgrind --tool=callgrind``, run twice with N and 2N me
 program (a collection would land in one loop and not the other), so the counts leave out GC cost.
 ``--wall`` adds one interleaved wall-clock run of ``codec`` (ratios only: the machine is shared).
 
-    python json_codecs.py [-n 2000] [--echo-n 300] [--only codec,typed,echo] [--wall] [--jobs 3]
+    python3 json_codecs.py [-n 2000] [--echo-n 300] [--only codec,typed,echo] [--wall] [--jobs 3]
 """
 
 from __future__ import annotations

@@ -3,14 +3,17 @@
 
 A dependency-free SVG bar chart (no matplotlib). The figures are the ones in
 docs/performance.rst; pass ``--jsonl`` with counts.py ``--out`` files to plot fresh ones.
+``--run`` plots run.py's messages per second instead (medians per scenario and server).
 
-    python bench/plot_counts.py [--jsonl /tmp/counts.jsonl ...]
+    python3 bench/plot_counts.py [--jsonl /tmp/counts.jsonl ...]
+    python3 bench/plot_counts.py --run results/<run>/raw.jsonl --out ../docs/dataplane-wallclock.svg
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,7 +39,7 @@ def svg(
     colours: dict[str, str] = COLOURS,
 ) -> str:
     """A horizontal bar chart, one group per scenario, each group scaled to its largest bar."""
-    bar, gap, left, width = 18, 6, 130, 420
+    bar, gap, left, width = 18, 6, 180, 420
     rows = sum(len(v) for v in figures.values())
     height = 30 + rows * (bar + gap) + len(figures) * 34
     out = [
@@ -61,9 +64,28 @@ def svg(
     return "\n".join(out) + "\n"
 
 
+def wall_clock(paths: list[str], only: str | None) -> dict[str, dict[str, float]]:
+    """run.py records -> scenario -> server -> median msgs/s (in the order first seen)."""
+    samples: dict[str, dict[str, list[float]]] = {}
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            rec = json.loads(line)
+            value = (rec.get("result") or {}).get("msgs_per_s")
+            if value is not None:
+                samples.setdefault(rec["scenario"], {}).setdefault(rec["server"], []).append(value)
+    wanted = only.split(",") if only else list(samples)
+    return {
+        sc: {server: statistics.median(v) for server, v in sorted(samples[sc].items())}
+        for sc in wanted
+        if sc in samples
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jsonl", nargs="*", default=[])
+    parser.add_argument("--run", nargs="*", default=[], help="run.py raw.jsonl files")
+    parser.add_argument("--scenarios", default=None, help="with --run: comma-separated ids")
     parser.add_argument("--out", default=str(HERE.parent / "docs" / "dataplane-instructions.svg"))
     args = parser.parse_args()
     figures = FIGURES
@@ -73,6 +95,9 @@ def main() -> int:
             for line in Path(path).read_text().splitlines():
                 row = json.loads(line)
                 figures.setdefault(row["scenario"], {})[row["variant"]] = row["per_msg"]
+    if args.run:
+        Path(args.out).write_text(svg(wall_clock(args.run, args.scenarios), "messages per second"))
+        return 0
     Path(args.out).write_text(svg(figures))
     return 0
 

@@ -15,9 +15,9 @@ Everything stops by itself: each client run has its own ``--time-limit`` plus a 
 timeout, and the driver has a global ``--deadline`` after which it skips the remaining runs and
 stops the servers (SIGINT, then SIGKILL after 8 s, by PID).
 
-    python run.py                 # 3 repetitions (about 4-5 minutes)
-    python run.py --quick         # smoke run: 1 repetition, fewer messages (about 1 minute)
-    python run.py --report results/A/raw.jsonl results/B/raw.jsonl   # pooled table only
+    python3 run.py                # 3 repetitions (about 4-5 minutes)
+    python3 run.py --quick        # smoke run: 1 repetition, fewer messages (about 1 minute)
+    python3 run.py --report results/A/raw.jsonl results/B/raw.jsonl  # pooled table only
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ SERVERS = {  # id -> ASGI app (module:attr, importable from bench/)
 SCRIPT_SERVERS = {
     "session-serve": ["servers.serve_main", "--app", "session"],
     "session-serve-off": ["servers.serve_main", "--app", "session", "--no-data-plane"],
+    "session-serve-nocoalesce": ["servers.serve_main", "--app", "session", "--no-coalescing"],
     "raw-serve": ["servers.serve_main", "--app", "raw"],
     "trio-websocket": ["servers.trio_websocket_main"],
     "uvicorn": ["servers.uvicorn_main"],
@@ -72,7 +73,7 @@ SCENARIOS_FULL = {
     ),
     "pp-c50-32B": (
         ["--mode", "pingpong", "-c", "50", "-m", "600", "--size", "32", "--warmup", "20"],
-        8,
+        30,
     ),
     "pp-c1-64KiB": (
         [
@@ -90,7 +91,7 @@ SCENARIOS_FULL = {
         ],
         8,
     ),
-    "push-20k": (["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3"], 8),
+    "push-20k": (["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3"], 20),
     "pp-c50-32B-deflate": (
         [
             "--mode",
@@ -105,11 +106,11 @@ SCENARIOS_FULL = {
             "20",
             "--deflate",
         ],
-        8,
+        30,
     ),
     "push-20k-deflate": (
         ["--mode", "push", "-n", "20000", "--size", "32", "--rounds", "3", "--deflate"],
-        8,
+        20,
     ),
 }
 SCENARIOS_QUICK = {

@@ -157,21 +157,21 @@ async def test_every_returned_publish_reaches_every_client_once_in_order_on_both
     """Publishes cancelled at random, one client reading along, one stalled until the end.
 
     Under the data plane, ``forward`` takes two paths: while it waits with nothing queued and
-    the socket takes the frame, the publisher writes it at once (``DataPlane.send_now``);
+    the socket takes the frame, the publisher writes it at once (``DataPlane.send_data_now``);
     otherwise (the stalled client's outbound buffer is above its high-water mark, or
     ``forward`` is still sending) the message waits in the backlog for ``forward``. Both
     must keep each client's stream exactly the publishes that returned, in order.
     """
     rng = random.Random(seed)
     written_at_once = [0]
-    send_now = DataPlane.send_now
+    send_data_now = DataPlane.send_data_now
 
-    def counting_send_now(self: DataPlane, data: str | bytes) -> bool:
-        taken = send_now(self, data)
+    def counting_send_data_now(self: DataPlane, data: str | bytes) -> bool:
+        taken = send_data_now(self, data)
         written_at_once[0] += taken
         return taken
 
-    monkeypatch.setattr(DataPlane, "send_now", counting_send_now)
+    monkeypatch.setattr(DataPlane, "send_data_now", counting_send_data_now)
     subs: list[Subscription] = []
     filler = "y" * 16_000  # 300 of them fill the loopback buffers of the stalled client
     returned: list[str] = []

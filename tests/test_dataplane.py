@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import trio
-import trustme
 import websockets.sync.client
 from hypercorn.config import Config
 from wsproto.connection import Connection, ConnectionType
@@ -133,15 +132,28 @@ async def serving(app: Any, config: Config | None = None, **options: Any) -> Asy
 class RawClient:
     """A WebSocket client on a trio socket: wsproto's client side plus hand-made frames."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.ws = Connection(ConnectionType.CLIENT)
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, address: str, path: str = "/") -> AsyncIterator[RawClient]:
+    async def connect(
+        cls,
+        address: str,
+        path: str = "/",
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        headers: bytes = b"",
+    ) -> AsyncIterator[RawClient]:
+        """Connect (over TLS with ``ssl_context``), send the upgrade request with ``headers``
+        added (whole lines), and check the 101."""
         host, port = address.rsplit(":", 1)
-        stream = await trio.open_tcp_stream(host, int(port))
+        stream: trio.abc.Stream
+        if ssl_context is None:
+            stream = await trio.open_tcp_stream(host, int(port))
+        else:
+            stream = await trio.open_ssl_over_tcp_stream(host, int(port), ssl_context=ssl_context)
         key = base64.b64encode(os.urandom(16))
         request = (
             (
@@ -151,6 +163,7 @@ class RawClient:
             + b"Sec-WebSocket-Key: "
             + key
             + b"\r\n"
+            + headers
         )
         await stream.send_all(request + b"\r\n")
         head = b""
@@ -166,7 +179,7 @@ class RawClient:
         try:
             yield client
         finally:
-            await stream.aclose()
+            await trio.aclose_forcefully(stream)
 
     async def send(self, event: Any) -> None:
         await self.stream.send_all(self.ws.send(event))
@@ -461,31 +474,6 @@ async def test_permessage_deflate_round_trip() -> None:
             got = await trio.to_thread.run_sync(client, address)
         assert got == ["compress me " * i for i in range(30)]
         assert (await app.until_disconnect())["code"] == 4002
-
-
-async def test_tls_falls_back_to_hypercorn(tmp_path: Any) -> None:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    cert_file = tmp_path / "cert.pem"
-    key_file = tmp_path / "key.pem"
-    cert.cert_chain_pems[0].write_to_path(cert_file)
-    cert.private_key_pem.write_to_path(key_file)
-    config = Config()
-    config.certfile = str(cert_file)
-    config.keyfile = str(key_file)
-    app = Recorder()
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-
-    def client(address: str) -> str:
-        with websockets.sync.client.connect(f"wss://{address}/echo", ssl=context) as ws:
-            ws.send("over tls")
-            return str(ws.recv(timeout=TIMEOUT))
-
-    async with serving(app, config) as address:
-        with trio.fail_after(TIMEOUT):
-            assert await trio.to_thread.run_sync(client, address) == "over tls"
-        assert DATAPLANE_EXTENSION not in app.scopes[0]["extensions"]
 
 
 async def test_an_internal_error_ends_only_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,6 +56,12 @@ BAD_HANDSHAKES: dict[str, tuple[bytes, bool]] = {
     "version 8": (UPGRADE.replace(b"Version: 13", b"Version: 8") + b"\r\n", False),
     "HTTP/1.0": (UPGRADE.replace(b"HTTP/1.1", b"HTTP/1.0") + b"\r\n", False),
     "garbage request line": (b"\x16\x03\x01\x02\x00 hello\r\n\r\n", False),
+    # RFC 6455 section 4.2.1: the key is the base64 of 16 bytes, in one header.
+    "empty key": (HEAD + b"Sec-WebSocket-Key: \r\n\r\n", True),
+    "key not base64": (HEAD + b"Sec-WebSocket-Key: not base64!\r\n\r\n", True),
+    "key of 15 bytes": (HEAD + b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA\r\n\r\n", True),
+    "key of 17 bytes": (HEAD + b"Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n", True),
+    "two keys": (UPGRADE + KEY + b"\r\n", True),
 }
 
 

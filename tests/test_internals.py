@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+import trustme
 from hypercorn.config import Config
 from hypercorn.events import RawData
 from hypercorn.protocol import ProtocolWrapper
@@ -410,15 +412,65 @@ async def test_find_handover_and_take_over() -> None:
         with client:
             await client.connect(listener.getsockname())
             accepted_sock, _ = await listener.accept()
-            await _check_handover(accepted_sock)
+            await _check_handover(trio.SocketStream(accepted_sock), accepted_sock)
             accepted_sock.close()
 
 
-async def _check_handover(accepted_sock: Any) -> None:
+async def tls_pair() -> tuple[trio.SSLStream[Any], trio.SSLStream[Any]]:
+    """A server and a client ``trio.SSLStream`` over a socket pair, handshake done (the server
+    is ``https_compatible`` like Hypercorn's TLS listener)."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("x").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    a, b = trio.socket.socketpair()
+    server = trio.SSLStream(
+        trio.SocketStream(a), server_context, server_side=True, https_compatible=True
+    )
+    client = trio.SSLStream(trio.SocketStream(b), client_context, server_hostname="x")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.do_handshake)
+        nursery.start_soon(client.do_handshake)
+    return server, client
+
+
+async def test_find_handover_and_take_over_tls() -> None:
+    """A ``trio.SSLStream`` (its ``transport_stream`` a SocketStream) takes the stream plane."""
+    server, client = await tls_pair()
+    async with server, client:
+        await _check_handover(server, server.transport_stream.socket)  # type: ignore[attr-defined]
+
+
+async def test_find_handover_refuses_a_stream_without_a_socket() -> None:
+    from hypercorn.trio.tcp_server import TCPServer
+
+    stream, _ = trio.testing.memory_stream_pair()
+    server = TCPServer(None, Config(), WorkerContext(None), {}, stream)  # type: ignore[arg-type]
+    w = await wired(send=server.protocol_send)
+    server.protocol = w.protocol
+    assert "not over a trio socket" in str(_internals.find_handover(w.stream.app_send))
+    assert _internals.socket_under(stream) is None
+
+
+async def test_tcp_server_close_is_quiet_after_the_stream_plane_closed_the_stream() -> None:
+    """``TCPServer._close`` (``send_eof``, then ``aclose``) after the data plane closed the
+    socket under an ``SSLStream`` and then the stream with ``trio.aclose_forcefully``."""
+    from hypercorn.trio.tcp_server import TCPServer
+
+    server_stream, client = await tls_pair()
+    async with client:
+        server = TCPServer(None, Config(), WorkerContext(None), {}, server_stream)  # type: ignore[arg-type]
+        server_stream.transport_stream.socket.close()  # type: ignore[attr-defined]
+        await trio.aclose_forcefully(server_stream)
+        await server._close()
+
+
+async def _check_handover(stream: Any, accepted_sock: Any) -> None:
     from hypercorn.protocol.ws_stream import ASGIWebsocketState
     from hypercorn.trio.tcp_server import TCPServer
 
-    stream = trio.SocketStream(accepted_sock)
+    streamed = not isinstance(stream, trio.SocketStream)
     server = TCPServer(None, Config(), WorkerContext(None), {}, stream)  # type: ignore[arg-type]
     w = await wired(send=server.protocol_send)
     server.protocol = w.protocol
@@ -443,7 +495,11 @@ async def _check_handover(accepted_sock: Any) -> None:
     sock, raw, proto, _spawn, idle = parts
     assert idle is _internals.frame_protocol_idle
     assert sock is accepted_sock
-    assert raw is accepted_sock._sock  # type: ignore[attr-defined]
+    assert hook.streamed is streamed
+    if streamed:
+        assert raw is stream
+    else:
+        assert raw is accepted_sock._sock
     assert proto is w.stream.connection._proto
     assert w.stream.closed is True
     assert hook.take_over() is None  # closed: nothing to take
@@ -632,3 +688,31 @@ class FakeSocket:
 class FakeApp:
     async def __call__(self, *args: Any) -> None:
         pass
+
+
+# -- wsproto's PerMessageDeflate (CappedDeflate) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["_inbound_compressed", "_inbound_is_compressible", "_decompressor"]
+)
+def test_per_message_deflate_attribute(name: str) -> None:
+    assert name in vars(PerMessageDeflate())
+
+
+def test_per_message_deflate_inbound_steps_and_bookkeeping() -> None:
+    """The steps CappedDeflate overrides, and what wsproto's complete step leaves behind."""
+    from wsproto.frame_protocol import FrameProtocol, Opcode, RsvBits
+
+    for name in ("frame_inbound_header", "frame_inbound_payload_data", "frame_inbound_complete"):
+        assert name in vars(PerMessageDeflate)
+    ext = PerMessageDeflate()
+    assert isinstance(ext.accept("permessage-deflate; client_no_context_takeover"), str)
+    proto = FrameProtocol(False, [ext])
+    ext.frame_inbound_header(proto, Opcode.TEXT, RsvBits(True, False, False), 5)
+    assert ext._inbound_compressed is True
+    assert ext._inbound_is_compressible is True
+    assert ext._decompressor is not None
+    ext.frame_inbound_complete(proto, True)
+    assert ext._inbound_compressed is None
+    assert ext._decompressor is None  # client_no_context_takeover: a fresh context next time

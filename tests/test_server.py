@@ -41,6 +41,8 @@ class Probe:
     holding: trio.Event = field(default_factory=trio.Event)
     sends_started: int = 0
     sends_done: int = 0
+    #: Per accepted WebSocket: whether serve's data plane carried it (its scope extension).
+    data_plane: list[bool] = field(default_factory=list)
 
     async def next_disconnect(self) -> tuple[int, str]:
         with trio.fail_after(TIMEOUT):
@@ -52,6 +54,7 @@ def make_app() -> tuple[Any, Probe]:
 
     async def handler(ws: WebSocket) -> None:
         await ws.accept()
+        probe.data_plane.append("trio_ws.dataplane" in (ws.scope.get("extensions") or {}))
         path = ws.url.path
         if path == "/echo":
             async for text in ws.iter_text():

@@ -1,5 +1,6 @@
 """``trio_ws.serve`` over TLS (``wss://``, certificates from ``trustme``): echo, the drain on
-shutdown, the abort of a client that stopped reading, and a bad handshake.
+shutdown, the abort of a client that stopped reading, and a bad handshake; each connection is
+carried by serve's data plane (``tests/test_dataplane_tls.py`` has the data plane's own cases).
 
 Every wait is bounded by ``trio.fail_after``; the real clock runs (real sockets).
 """
@@ -87,12 +88,23 @@ async def test_wss_echo(tls_config: Config, client_context: ssl.SSLContext) -> N
         await assert_wss_echo(port_of(running.urls), client_context)
         await running.stop()
     assert probe.lifespan == ["startup", "shutdown"]
+    assert probe.data_plane == [True]  # TLS takes serve's data plane
+
+
+async def test_wss_without_the_data_plane(
+    tls_config: Config, client_context: ssl.SSLContext
+) -> None:
+    app, probe = make_app()
+    async with serving(app, config=tls_config, data_plane=False) as running:
+        await assert_wss_echo(port_of(running.urls), client_context)
+        await running.stop()
+    assert probe.data_plane == [False]
 
 
 async def test_wss_drain_closes_sessions_with_1001(
     tls_config: Config, client_context: ssl.SSLContext
 ) -> None:
-    app, _ = make_app()
+    app, probe = make_app()
     async with serving(app, config=tls_config) as running:
         async with wss_client(port_of(running.urls), "/hold", client_context) as ws:
             with trio.fail_after(TIMEOUT):
@@ -104,6 +116,7 @@ async def test_wss_drain_closes_sessions_with_1001(
     assert closed is not None
     assert (closed.code, closed.reason) == (1001, "server shutting down")
     assert elapsed < 1.0
+    assert probe.data_plane == [True]
 
 
 async def test_wss_stalled_reader_is_aborted_at_shutdown(
@@ -142,12 +155,13 @@ async def test_wss_stalled_reader_is_aborted_at_shutdown(
             await trio.aclose_forcefully(stream)
     assert elapsed < 0.5 + 1.0
     assert probe.lifespan == ["startup", "shutdown"]
+    assert probe.data_plane == [True, True]  # the stalled client and the echo
 
 
 async def test_wss_bad_handshake_gets_400_and_the_server_keeps_serving(
     tls_config: Config, client_context: ssl.SSLContext
 ) -> None:
-    app, _ = make_app()
+    app, probe = make_app()
     async with serving(app, config=tls_config) as running:
         port = port_of(running.urls)
         with trio.fail_after(TIMEOUT):
@@ -164,3 +178,4 @@ async def test_wss_bad_handshake_gets_400_and_the_server_keeps_serving(
                     pass  # a TLS close without close_notify
         assert answer.startswith(b"HTTP/1.1 400 ")
         await assert_wss_echo(port, client_context)
+    assert probe.data_plane == [True]

@@ -11,7 +11,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import trio
@@ -583,3 +583,31 @@ async def test_a_send_the_server_refuses_reports_the_disconnect_it_queued(
         server.send_hook = None
     assert (info.value.code, info.value.reason) == (1000, "bye")
     assert (ws.close_code, ws.closed_by) == (1000, "client")
+
+
+async def test_a_refused_send_reports_the_disconnect_the_server_could_not_queue_yet(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The same, when the app's channel is full so the disconnect is not in it yet: serve's
+    # data plane puts the disconnect it decided on the refusal (``disconnect``), and the
+    # session reports that; the message itself arrives later, after what the client sent.
+    server = FakeServer()
+
+    class Refused(ConnectionError):
+        disconnect: ClassVar[dict[str, object]] = {
+            "type": "websocket.disconnect",
+            "code": 4001,
+            "reason": "gone",
+        }
+
+    async def refusing(message: dict[str, object]) -> None:
+        if message["type"] == "websocket.send":
+            raise Refused("closed")
+
+    async with WebSocket(server.scope, server.receive, server.send) as ws:
+        await ws.accept()
+        server.send_hook = refusing
+        with pytest.raises(WebSocketDisconnect) as info:
+            await ws.send_text("late")
+        server.send_hook = None
+    assert (info.value.code, info.value.reason) == (4001, "gone")

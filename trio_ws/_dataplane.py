@@ -2,7 +2,10 @@
 
 Hypercorn parses the HTTP/1.1 upgrade request, calls the app and sends the 101 response; from
 then on a :class:`DataPlane` owns the connection's plain TCP socket (the hook in
-``_internals.py`` hands it over, see there for the Hypercorn side). wsproto's
+``_internals.py`` hands it over, see there for the Hypercorn side). The I/O is the transport
+seam: the read loop (``run``), ``_write``, ``_flush``, ``_after_flush`` and ``_close_socket``;
+here on the socket itself (non-blocking ``send``/``recv``, the fast path), and overridden by
+``_dataplane_stream.StreamDataPlane`` for TLS (a ``trio.SSLStream``). wsproto's
 ``FrameProtocol`` does the protocol (framing, unmasking, UTF-8 validation, close codes,
 permessage-deflate); this module does the I/O and the semantics:
 
@@ -39,6 +42,7 @@ from typing import Any, Protocol
 
 import trio
 
+from ._dataplane_cork import CORK_BYTES, Corker, corker, wake_run_loop
 from ._dataplane_read import (
     _CLOSING,
     _DISCARD,
@@ -68,13 +72,23 @@ _LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 class ConnectionClosed(ConnectionError):
-    """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``)."""
+    """A ``websocket.send`` on a connection that is closed (ASGI: send raises ``OSError``).
+
+    ``disconnect`` is the ``websocket.disconnect`` message the app will receive, when it is
+    already decided: the app's channel may be full, so the message may not be in it yet.
+    """
+
+    def __init__(
+        self, message: str = "the WebSocket connection is closed", disconnect: Message | None = None
+    ) -> None:
+        super().__init__(message)
+        self.disconnect = disconnect
 
 
 #: What :meth:`Handover.take_over` returns.
 TakeOver = tuple[
     Any,
-    socket.socket,
+    Any,
     Any,
     Callable[[Callable[[], Awaitable[None]]], None],
     Callable[[Any], bool],
@@ -98,9 +112,11 @@ class Handover(Protocol):
 
     def take_over(self) -> TakeOver | None:
         """After the accept was sent: stop the server's WebSocket code and return the trio
-        socket, its stdlib socket, the negotiated ``FrameProtocol``, a task spawner and a
-        test of whether that ``FrameProtocol`` is between messages with nothing buffered;
-        or None if the accept did not open the connection."""
+        socket, the transport (its stdlib socket; for :class:`~trio_ws._dataplane_stream.
+        StreamDataPlane` the trio ``Stream`` over that socket), the negotiated
+        ``FrameProtocol``, a task spawner and a test of whether that ``FrameProtocol`` is
+        between messages with nothing buffered; or None if the accept did not open the
+        connection."""
 
 
 def _never(proto: Any) -> bool:
@@ -113,7 +129,7 @@ def _no_spawn(fn: Callable[[], Awaitable[None]]) -> None:  # pragma: no cover - 
 
 async def _closed_send(message: Message) -> None:
     await trio.lowlevel.checkpoint()
-    raise ConnectionClosed("the WebSocket connection is closed")
+    raise ConnectionClosed()
 
 
 def _header(first: int, length: int) -> bytes:
@@ -181,6 +197,11 @@ class DataPlane(Reader):
         self._close_at = math.inf
         self._pong_due = math.inf
         self._ping_at = math.inf
+        self._corker: Corker | None = None
+        #: When the first frame held by write coalescing was queued; inf when none is held.
+        self._corked_since = math.inf
+        self._wrote_turn = -2
+        self._draining = False
 
     @property
     def closed(self) -> bool:
@@ -225,6 +246,7 @@ class DataPlane(Reader):
         self._hook = None
         self._sock, self._raw, self._proto, self._spawn, self._idle = parts
         self.compressed = bool(self._proto.extensions)
+        self._corker = corker()
         self._fast = self._fast_ok = _FAST_PATH and not self.compressed
         if self._early_close:
             self._peer_gone()
@@ -291,14 +313,14 @@ class DataPlane(Reader):
         if kind == "websocket.send":
             if self._sent_close or self._closed:
                 await trio.lowlevel.cancel_shielded_checkpoint()
-                raise ConnectionClosed("the WebSocket connection is closed")
+                raise ConnectionClosed(disconnect=self._outcome)
             data = message.get("bytes")
             if data is None:
                 data = message.get("text")
                 if not isinstance(data, str):
                     await trio.lowlevel.cancel_shielded_checkpoint()
                     raise TypeError(f"{data!r} should be a str")
-            self._write(self._frame(data))
+            self._write(self._frame(data), True)
             broke = self._closed
         elif kind == "websocket.close":
             if not (self._sent_close or self._closed):
@@ -315,7 +337,7 @@ class DataPlane(Reader):
         else:
             await trio.lowlevel.cancel_shielded_checkpoint()
         if broke:
-            raise ConnectionClosed("the WebSocket connection is closed")
+            raise ConnectionClosed(disconnect=self._outcome)
 
     def _frame(self, data: str | bytes | bytearray | memoryview) -> bytes | bytearray:
         """One whole data frame: text for ``str``, binary otherwise (compressed if negotiated)."""
@@ -328,7 +350,7 @@ class DataPlane(Reader):
             return self._proto.send_data(bytes(data), True)  # type: ignore[no-any-return]
         return _header(0x82, len(data)) + data
 
-    def send_now(self, data: str | bytes) -> bool:
+    def send_data_now(self, data: str | bytes) -> bool:
         """Queue one data message without waiting, when ``send`` would not wait for it either.
 
         For a task that hands messages to many connections in a row (broadcast's fan-out):
@@ -346,7 +368,7 @@ class DataPlane(Reader):
             or len(self._outbox) > HIGH_WATER
         ):
             return False
-        self._write(self._frame(data))
+        self._write(self._frame(data), True)
         return True
 
     async def _wait_drained(self) -> None:
@@ -358,8 +380,26 @@ class DataPlane(Reader):
             while len(self._outbox) > LOW_WATER and not self._closed:
                 await lot.park()
         except trio.Cancelled:
-            self.abort(1006, "a send was cancelled while the client was not reading")
+            if not self._draining:
+                self.abort(1006, "a send was cancelled while the client was not reading")
+            # While serve drains, its cancellation ends the app, not the connection: the
+            # frame stays queued, whole, ahead of the drain close (``drain``).
             raise
+
+    def drain(self, deadline: float) -> None:
+        """``serve`` is shutting down: the app is about to be cancelled and closes with the
+        drain code. A send cancelled while it waits on a slow client then keeps its frame
+        queued instead of aborting, and the connection is aborted at ``deadline`` (the end of
+        the drain window) if it has not closed by then.
+        """
+        self._draining = True
+        if self._closed or self._proto is None:
+            return
+        self._close_at = min(self._close_at, deadline)
+        if self._service_scope is not None:
+            self._service_scope.deadline = self._deadline()
+        elif not self._service_running:
+            self._kick()
 
     def app_finished(self) -> None:
         """The app returned: close with 1011 if it did not close (as Hypercorn does)."""
@@ -373,14 +413,37 @@ class DataPlane(Reader):
 
     # ------------------------------------------------------------------ writing
 
-    def _write(self, data: bytes | bytearray) -> None:
-        """Queue one whole frame: sent now if the socket takes it, else flushed later."""
+    def _write(self, data: bytes | bytearray, data_frame: bool = False) -> None:
+        """Queue one whole frame: sent now if the socket takes it, else flushed later.
+
+        A data frame of a streaming connection is held for write coalescing
+        (``_dataplane_cork``); any other frame sends what is held along with it.
+        """
         if self._closed:
             return
         outbox = self._outbox
         if outbox:
             outbox += data
+            if self._corked_since != math.inf and (not data_frame or len(outbox) >= CORK_BYTES):
+                self.uncork(waking=False)
             return
+        corker = self._corker
+        if (
+            data_frame
+            and corker is not None
+            and self._wrote_turn >= corker.turn - 1
+            and len(data) < CORK_BYTES
+        ):
+            # Streaming: hold the frame for the next write or the corker.
+            outbox += data
+            self._corked_since = trio.current_time()
+            corker.pending.append(self)
+            return
+        self._send_now(data)
+
+    def _send_now(self, data: bytes | bytearray) -> None:
+        if self._corker is not None:
+            self._wrote_turn = self._corker.turn
         try:
             sent = self._raw.send(data)
         except BlockingIOError:
@@ -389,8 +452,38 @@ class DataPlane(Reader):
             self._peer_gone()
             return
         if sent < len(data):
-            outbox += memoryview(data)[sent:]
+            self._outbox += memoryview(data)[sent:]
             self._kick()
+
+    @property
+    def corked_at(self) -> float:
+        """When the first held frame was queued (``_dataplane_cork.Corkable``)."""
+        return self._corked_since
+
+    def uncork(self, *, waking: bool) -> None:
+        """Send the frames held for coalescing (``_dataplane_cork.Corkable``)."""
+        if self._corked_since == math.inf:
+            return
+        self._corked_since = math.inf
+        outbox = self._outbox
+        if self._closed or not outbox:
+            return
+        if self._corker is not None:
+            self._wrote_turn = self._corker.turn
+        try:
+            sent = self._raw.send(outbox)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self._peer_gone()  # makes the reader and the app's receive runnable
+            if waking:
+                wake_run_loop()
+            return
+        del outbox[:sent]
+        if outbox:
+            self._kick()
+            if waking:
+                wake_run_loop()
 
     def _close_frame(self, code: int | None, reason: str | None) -> None:
         self._sent_close = True
@@ -423,7 +516,7 @@ class DataPlane(Reader):
         self._closed = True
         if abort:
             with contextlib.suppress(OSError):
-                self._raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
         # trio's close wakes every task waiting on the socket with ClosedResourceError:
         # our reader and flusher, or Hypercorn's reader before the takeover.
         self._sock.close()
@@ -536,8 +629,10 @@ class DataPlane(Reader):
     def _timer(self) -> None:
         now = trio.current_time()
         if now >= self._close_at:
-            # The client did not finish the closing handshake in time.
-            self.abort(1006, "closing handshake timed out")
+            # The client did not finish the closing handshake in time (or the drain's).
+            self.abort(
+                1006, "stalled at shutdown" if self._draining else "closing handshake timed out"
+            )
             return
         if now >= self._pong_due:
             if self._putting:  # the app is not reading, so we cannot read the pong

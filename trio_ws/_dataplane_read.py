@@ -50,7 +50,10 @@ class Reader:
         "_client_codes",
         "_close_at",
         "_closed",
+        "_corked_since",
+        "_corker",
         "_drained",
+        "_draining",
         "_early_close",
         "_fallback",
         "_fast",
@@ -82,6 +85,7 @@ class Reader:
         "_state",
         "_text",
         "_then",
+        "_wrote_turn",
         "compressed",
     )
 
@@ -132,6 +136,11 @@ class Reader:
                         self._eof()
                         break
                     await self._receive(chunk)
+                    if self._outcome is not None and not (self._announced or self._app_gone):
+                        # Decided, but the app's channel was full: tell the app as soon as it
+                        # has room, not when the client finally closes (after an error the
+                        # reader goes on discarding what the client sends until then).
+                        await self._announce()
                     if len(self._outbox) > HIGH_WATER and not self._closed:
                         # Pongs and close replies to a client that does not read: stop
                         # reading until they drain (the close timer or abort ends it).
@@ -219,7 +228,9 @@ class Reader:
                     self._client_closed(int(code), reason)
                     return  # noqa: ASYNC910
         except ParseFailed as exc:
-            self._fail(int(exc.code), str(exc))
+            code = int(exc.code)
+            # 1009 here: a compressed message inflated past the limit (``CappedDeflate``).
+            self._fail(code, "message too big" if code == 1009 else str(exc))
             return  # noqa: ASYNC910
         if self._fast_ok and self._state == _OPEN and self._idle(proto):
             self._fast = True
@@ -369,6 +380,10 @@ class Reader:
             self._decide(1006, None, by_server=False)
         if self._announced or self._app_gone:
             return  # noqa: ASYNC910
+        await self._announce()
+
+    async def _announce(self) -> None:  # noqa: ASYNC910 - internal; callers checkpoint
+        """Put the decided disconnect message into the app's channel, waiting for room."""
         self._announced = True
         assert self._outcome is not None
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):

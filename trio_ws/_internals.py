@@ -60,7 +60,11 @@ The hooks and the private names each relies on:
     read (``_read_data`` calls ``self.protocol.handle(RawData(...))`` and ``handle(Closed())``),
     so putting the data plane there before the 101 is written routes every later read to it;
     it must hold the ``ProtocolWrapper`` whose ``protocol`` is that ``H11Protocol``.
-    ``TCPServer.stream`` must be a plain ``trio.SocketStream`` (TLS falls back) and
+    ``TCPServer.stream`` must be a ``trio.SocketStream`` (the socket data plane) or a trio
+    ``Stream`` over one through ``transport_stream`` links (TLS: a ``trio.SSLStream``; the
+    stream data plane, which reads it with ``receive_some``, writes it from one task with
+    ``send_all`` and closes it with ``trio.aclose_forcefully`` after closing its socket, so
+    Hypercorn's own ``aclose`` afterwards is a no-op), and
     ``TCPServer.config.read_timeout`` None (Hypercorn's per-read deadline is not reproduced).
     ``WSStream.app_put`` is a bound ``trio.MemorySendChannel.send`` (the app's queue),
     ``WSStream.task_group.spawn(fn)`` starts a task in the connection's task group,
@@ -73,6 +77,19 @@ The hooks and the private names each relies on:
     ``buffer``) and ``FrameProtocol._message_decoder.opcode``: the data plane parses complete
     frames itself only while wsproto holds nothing.
 
+:class:`CappedDeflate` and :func:`cap_inflation` (no decompression bomb)
+    wsproto's ``PerMessageDeflate`` inflates a frame whole, without a limit. At the takeover
+    the negotiated instance (in ``FrameProtocol.extensions``) is re-classed into a subclass
+    whose inbound steps inflate with zlib's ``max_length`` set to what the message may still
+    grow by (``websocket_max_message_size``). It reads ``PerMessageDeflate``'s
+    ``_inbound_compressed``, ``_inbound_is_compressible`` and ``_decompressor`` (a zlib
+    decompress object; None for a fresh context at the next message) and relies on ``frame_inbound_header``, ``frame_inbound_payload_data``
+    and ``frame_inbound_complete`` (wsproto's ``Extension`` interface) being called per frame,
+    and on ``CloseReason.MESSAGE_TOO_BIG`` returned from them ending the parse with
+    ``ParseFailed`` (code 1009). It also saves ``_inbound_compressed`` and
+    ``_inbound_is_compressible`` across a control frame inside a fragmented message, which
+    wsproto's own steps reset (the fragments after a ping would pass on still compressed).
+
 :func:`is_open` and :func:`app_finished` (closing for a plain app after the drain)
     ``WSStream.state is ASGIWebsocketState.CONNECTED`` and ``WSStream.closed``; ``app_send(None)``
     is Hypercorn's "the app returned" step (it sends 1011 or 500 and ends the stream), which
@@ -82,6 +99,8 @@ The hooks and the private names each relies on:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import importlib.metadata
 import logging
@@ -90,6 +109,7 @@ import struct
 import sys
 import time
 import types
+import zlib
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import Any, cast
@@ -98,6 +118,7 @@ import h11
 import trio
 from wsproto.events import CloseConnection
 from wsproto.extensions import PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, Opcode
 
 from ._types import ASGIApp, Message, Scope, Send
 
@@ -120,6 +141,7 @@ else:
 
 __all__ = [
     "SUPPORTED_HYPERCORN",
+    "CappedDeflate",
     "HypercornHandover",
     "ServedTCPServer",
     "ServedWSStream",
@@ -128,6 +150,7 @@ __all__ = [
     "adopt",
     "app_finished",
     "available",
+    "cap_inflation",
     "find_handover",
     "frame_protocol_idle",
     "hypercorn_version",
@@ -365,13 +388,28 @@ def _early_bytes(stream: Any) -> bool:
 
 def _refusal(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """Why an upgrade request with these headers gets HTTP 400 from ``serve``, or ""."""
+    keys = 0
     for name, value in headers:
         lowered = name.lower()
         if lowered in (b"content-length", b"transfer-encoding"):
             return f"the upgrade request has a body ({lowered.decode('latin-1')})"
         if lowered in _ASCII_HEADERS and not value.isascii():
             return f"the {lowered.decode('latin-1')} header is not ASCII"
+        if lowered == b"sec-websocket-key":  # HTTP/1.1 only (RFC 8441 has no key)
+            keys += 1
+            if keys > 1:
+                return "the sec-websocket-key header is repeated"
+            if not _valid_key(value):
+                return "the sec-websocket-key header is not the base64 of 16 bytes"
     return ""
+
+
+def _valid_key(value: bytes) -> bool:
+    """RFC 6455 section 4.2.1 item 5: the key decodes (base64) to exactly 16 bytes."""
+    try:
+        return len(base64.b64decode(value.strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _valid_offers(offers: Iterable[str], deflate: bool) -> tuple[list[str], list[str]]:
@@ -638,13 +676,20 @@ def _tcp_server_of(send: Send) -> Any:
     return None
 
 
+def socket_under(stream: Any) -> Any:
+    """The trio socket of ``stream``: a ``trio.SocketStream``, or a stream over one through
+    ``transport_stream`` links (TLS: ``trio.SSLStream``); None when there is none."""
+    for _ in range(_MAX_HOPS):
+        if isinstance(stream, trio.SocketStream):
+            return stream.socket
+        stream = getattr(stream, "transport_stream", None)
+    return None
+
+
 def abort(send: Send) -> bool:
     """Close the connection's socket abortively (RST); True if a socket was found."""
     server = _tcp_server_of(send)
-    stream = getattr(server, "stream", None)
-    sock = getattr(stream, "socket", None)
-    if sock is None:  # TLS: trio.SSLStream over a SocketStream
-        sock = getattr(getattr(stream, "transport_stream", None), "socket", None)
+    sock = socket_under(getattr(server, "stream", None))
     if not isinstance(sock, trio.socket.SocketType):
         unsupported("a connection's socket could not be found from its ASGI send callable")
         return False
@@ -660,13 +705,19 @@ class HypercornHandover:
     """One Hypercorn HTTP/1.1 WebSocket connection, as the data plane needs it.
 
     Implements ``trio_ws._dataplane.Handover`` (see the module docstring for the names used).
+    ``streamed`` is True when the data plane must use the trio stream (TLS), not the socket.
     """
 
-    __slots__ = ("forward", "stream", "tcp_server")
+    __slots__ = ("forward", "max_message_size", "sock", "stream", "streamed", "tcp_server")
 
-    def __init__(self, stream: Any, tcp_server: Any) -> None:
+    def __init__(
+        self, stream: Any, tcp_server: Any, sock: Any, *, streamed: bool, max_message_size: int
+    ) -> None:
         self.stream = stream
         self.tcp_server = tcp_server
+        self.sock = sock
+        self.streamed = streamed
+        self.max_message_size = max_message_size
         #: Hypercorn's own ``send`` for this connection.
         self.forward: Callable[[Message], Awaitable[None]] = stream.app_send
 
@@ -700,8 +751,10 @@ class HypercornHandover:
         # Hypercorn's WebSocket code is done with this connection: it ignores what it is
         # handed from now on, and its "app finished" send is a no-op.
         stream.closed = True
-        sock = self.tcp_server.stream.socket
-        return sock, sock._sock, proto, stream.task_group.spawn, frame_protocol_idle
+        cap_inflation(proto, self.max_message_size)
+        sock = self.sock
+        transport = self.tcp_server.stream if self.streamed else sock._sock
+        return sock, transport, proto, stream.task_group.spawn, frame_protocol_idle
 
 
 def frame_protocol_idle(proto: Any) -> bool:
@@ -734,8 +787,10 @@ def find_handover(
     if not isinstance(tcp_server, TCPServer):
         return "the connection is not served by Hypercorn's trio TCPServer"
     transport: Any = tcp_server.stream  # annotated as an SSLStream; plain TCP is a SocketStream
-    if type(transport) is not trio.SocketStream:
-        return "TLS connection"
+    streamed = type(transport) is not trio.SocketStream
+    sock = socket_under(transport)
+    if sock is None:
+        return "the connection's trio stream is not over a trio socket"
     if getattr(tcp_server.protocol, "protocol", None) is not protocol:
         return "Hypercorn's protocol wrapper is not where it was expected"
     config = tcp_server.config
@@ -744,6 +799,82 @@ def find_handover(
     inbox = getattr(stream.app_put, "__self__", None)
     if not isinstance(inbox, trio.MemorySendChannel):
         return "the app's inbound queue is not a trio memory channel"
-    if not isinstance(getattr(tcp_server.stream.socket, "_sock", None), socket.socket):
+    if not streamed and not isinstance(getattr(sock, "_sock", None), socket.socket):
         return "trio's socket has no _sock"
-    return HypercornHandover(stream, tcp_server), inbox, int(config.websocket_max_message_size)
+    size = int(config.websocket_max_message_size)
+    hook = HypercornHandover(stream, tcp_server, sock, streamed=streamed, max_message_size=size)
+    return hook, inbox, size
+
+
+class CappedDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate whose inbound messages inflate to at most ``trio_ws_limit``
+    bytes: past it the parse fails with 1009 (RFC 6455 section 7.4.1) before more is inflated.
+
+    Only the inflation differs from wsproto's (the module docstring lists the names it reads),
+    and one fix: a control frame between the fragments of a compressed message (RFC 6455
+    section 5.4 allows it) leaves that message's state alone, where wsproto's steps forget it
+    and pass the following fragments on still compressed.
+    """
+
+    #: The most bytes one inbound message may inflate to.
+    trio_ws_limit = 0
+    #: Bytes the current inbound message has inflated to so far.
+    trio_ws_size = 0
+    #: While a control frame is parsed: the state of the message it interrupts.
+    trio_ws_interrupted: tuple[bool | None, bool | None] | None = None
+
+    def frame_inbound_header(
+        self, proto: Any, opcode: Opcode, rsv: Any, payload_length: int
+    ) -> Any:
+        if opcode.iscontrol():
+            self.trio_ws_interrupted = (self._inbound_compressed, self._inbound_is_compressible)
+        elif opcode is Opcode.TEXT or opcode is Opcode.BINARY:  # a new message
+            self.trio_ws_size = 0
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
+        if not self._inbound_compressed or not self._inbound_is_compressible:
+            return data  # not compressed: the data plane counts it
+        return self._trio_ws_inflate(data)
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
+        interrupted = self.trio_ws_interrupted
+        if interrupted is not None:  # a control frame ends: back to the message it interrupted
+            self.trio_ws_interrupted = None
+            self._inbound_compressed, self._inbound_is_compressible = interrupted
+            return None
+        if not (fin and self._inbound_compressed and self._inbound_is_compressible):
+            return super().frame_inbound_complete(proto, fin)
+        # The message's end (RFC 7692 section 7.2.2): the empty block the sender left off,
+        # inflated under the cap; then wsproto's bookkeeping, in its terms: a fresh context
+        # for the next message if the peer may not keep its own, and no message in progress.
+        tail = self._trio_ws_inflate(b"\x00\x00\xff\xff")
+        if isinstance(tail, CloseReason):
+            return tail
+        if self.server_no_context_takeover if proto.client else self.client_no_context_takeover:
+            self._decompressor = None
+        self._inbound_compressed = None
+        return tail
+
+    def _trio_ws_inflate(self, data: bytes) -> bytes | CloseReason:
+        room = self.trio_ws_limit - self.trio_ws_size
+        assert self._decompressor is not None
+        try:
+            # max_length 0 would mean "no limit": room + 1 >= 1, and one byte more than the
+            # room shows the message is too big.
+            out = self._decompressor.decompress(bytes(data), max(room, 0) + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        if len(out) > room:
+            return CloseReason.MESSAGE_TOO_BIG
+        self.trio_ws_size += len(out)
+        return out
+
+
+def cap_inflation(proto: Any, limit: int) -> None:
+    """Make wsproto's permessage-deflate in ``proto`` (a ``FrameProtocol``) inflate at most
+    ``limit`` bytes per message (:class:`CappedDeflate`)."""
+    for extension in proto.extensions:
+        if type(extension) is PerMessageDeflate:
+            extension.__class__ = CappedDeflate
+            cast(CappedDeflate, extension).trio_ws_limit = limit

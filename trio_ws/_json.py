@@ -98,10 +98,14 @@ class JSONCodec:
             messages then skip a decode to ``str``); otherwise they are decoded first.
         name: A name for reprs.
 
-    Example::
+    Example (any library's pair plugs in alike; pass the codec as ``json_codec=``, as the
+    :doc:`JSON page </json>` shows)::
 
-        codec = trio_ws.JSONCodec(dumps=rapidjson.dumps, loads=rapidjson.loads)
-        app = trio_ws.websocket_app(handler, json_codec=codec)
+        import functools, json
+
+        compact = functools.partial(json.dumps, separators=(",", ":"))
+        codec = trio_ws.JSONCodec(dumps=compact, loads=json.loads)
+        assert codec.encode_text({"a": [1, 2]}) == '{"a":[1,2]}'
     """
 
     __slots__ = ("_typed", "dumps", "errors", "loads", "loads_bytes", "name")

@@ -81,10 +81,10 @@ class OriginPolicy:
 
     Example::
 
-        policy = OriginPolicy(["https://example.com", "https://*.example.com"])
-        policy("https://chat.example.com")   # True
-        policy("https://evil.example")       # False
-        policy(None)                         # True: no Origin header
+        policy = trio_ws.OriginPolicy(["https://example.com", "https://*.example.com"])
+        assert policy("https://chat.example.com")
+        assert not policy("https://evil.example")
+        assert policy(None)  # no Origin header
     """
 
     def __init__(self, allowed: AllowedOrigins, *, allow_missing: bool = True) -> None:

@@ -623,12 +623,22 @@ class Router:
             mounted routers too, unless they set their own); a route's or session's own
             ``json_codec`` option wins over it.
 
-    Example::
+    Example (more on the :doc:`routing page </routing>`)::
+
+        from contextlib import asynccontextmanager
+        from trio_ws import PlainTextResponse, Route, Router, WebSocketRoute
 
         @asynccontextmanager
         async def lifespan(app):
-            async with open_database() as db:
-                yield {"db": db}
+            async with trio_ws.open_broadcast() as hub:
+                yield {"hub": hub}  # handlers: ws.state.hub
+
+        async def home(request):
+            return PlainTextResponse("hello")
+
+        async def chat(ws):
+            await ws.accept()
+            await ws.send_text(f"welcome to {ws.path_params['room']}")
 
         app = Router(
             [Route("/", home), WebSocketRoute("/chat/{room}", chat, name="chat")],

@@ -17,10 +17,10 @@
   connection dropped).
 * **permessage-deflate** can be turned off (Hypercorn always negotiates it when offered).
 * **The data plane** (``data_plane=True``, the default). After Hypercorn's HTTP/1.1 upgrade
-  handshake and the app's accept, a plain-TCP connection is served by ``_dataplane``: its own
-  read loop and write path, server close codes the app is told about, keepalive pings with
-  pongs checked, sends that a cancellation aborts instead of blocking. TLS, HTTP/2 and plain
-  HTTP stay Hypercorn's.
+  handshake and the app's accept, the connection is served by ``_dataplane`` (plain TCP) or
+  ``_dataplane_stream`` (TLS): its own read loop and write path, server close codes the app is
+  told about, keepalive pings with pongs checked, sends that a cancellation aborts instead of
+  blocking. HTTP/2 and plain HTTP stay Hypercorn's.
 * **Bad handshakes** (items 14, 15, 17): HTTP 400 and a close for an upgrade request with a
   body, bytes before the answer or a non-ASCII list header; malformed deflate offers declined;
   repeated list headers combined; and a per-connection firewall, so no client ends the server.
@@ -47,6 +47,7 @@ from hypercorn.typing import Framework
 
 from . import _internals
 from ._dataplane import DATAPLANE_EXTENSION, DataPlane
+from ._dataplane_stream import StreamDataPlane
 from ._session import SHUTDOWN_EXTENSION
 from ._state import validate_close
 from ._types import ASGIApp, Receive, Scope, Send
@@ -162,7 +163,8 @@ class _Server:
         try:
             with connection.cancel_scope:
                 await self.app(scope, receive, send if plane is None else plane.send)
-            if connection.cancel_scope.cancelled_caught and stream is not None:
+            # The drain cancelled the app (it may have caught the cancellation itself).
+            if connection.cancel_scope.cancel_called and stream is not None:
                 if plane is not None and plane.active:
                     await self._close_plane_after_drain(plane, notice)
                 else:
@@ -194,7 +196,7 @@ class _Server:
             logger.debug("trio_ws.serve: Hypercorn serves this WebSocket itself: %s", found)
             return None
         hook, inbox, max_message_size = found
-        return DataPlane(
+        return (StreamDataPlane if hook.streamed else DataPlane)(
             hook,
             inbox,
             max_message_size=max_message_size,
@@ -274,9 +276,12 @@ class _Server:
                 self.drain_close_code,
                 self.drain_seconds,
             )
+            deadline = started + self.drain_seconds if self.abort_stalled else math.inf
             for connection in list(self.websockets):
                 assert connection.notice is not None
                 connection.notice.update(close_code=self.drain_close_code, reason=DRAIN_REASON)
+                if connection.plane is not None:
+                    connection.plane.drain(deadline)
                 connection.cancel_scope.cancel()
             with trio.move_on_after(self.drain_seconds):
                 await self.websockets_gone.wait()
@@ -395,6 +400,14 @@ async def serve(
 
     Use it with ``nursery.start``, which returns the bound URLs::
 
+        import functools
+
+        async def hello(ws: trio_ws.WebSocket) -> None:
+            await ws.accept()
+            await ws.send_text("hello")
+
+        app = trio_ws.websocket_app(hello)
+
         async with trio.open_nursery() as nursery:
             urls = await nursery.start(functools.partial(trio_ws.serve, app, port=0))
             ...
@@ -426,7 +439,7 @@ async def serve(
             always does); False refuses it (checked Hypercorn versions only).
         fix_client_close_codes: Report the client's close code and reason in
             ``websocket.disconnect`` instead of Hypercorn's 1006 (checked versions only).
-        data_plane: Serve each accepted HTTP/1.1 WebSocket over plain TCP with trio_ws's own
+        data_plane: Serve each accepted HTTP/1.1 WebSocket (plain TCP or TLS) with trio_ws's own
             read loop and write path (docs/hypercorn.rst says which connections take which
             path; checked Hypercorn versions only). False leaves every connection to Hypercorn.
         ping_interval: Data plane only: seconds between keepalive pings (None: no pings).

@@ -606,8 +606,8 @@ class SessionCore(HTTPConnection[StateT]):
                     await self._send(message)
             else:
                 await self._send(message)
-        except OSError:
-            raise self._refused() from None
+        except OSError as exc:
+            raise self._refused(exc) from None
         finally:
             self._sending -= 1
         self._messages_out += 1
@@ -642,16 +642,23 @@ class SessionCore(HTTPConnection[StateT]):
         self._bytes_out += _utf8_size(data) if isinstance(data, str) else len(data)
         return True
 
-    def _refused(self) -> WebSocketDisconnect:
+    def _refused(self, exc: OSError) -> WebSocketDisconnect:
         """What a send the server refused with ``OSError`` raises.
 
         A server refuses sends once the connection is over (trio_ws.serve's data plane does,
-        as the ASGI spec asks); the disconnect it queued meanwhile says how it ended, else 1006.
+        as the ASGI spec asks); the disconnect it queued meanwhile says how it ended. When
+        none is queued yet (the channel is full), the refusal's ``disconnect`` attribute (the
+        data plane's) does, else 1006.
         """
         if self._disconnect is None:
             self._disconnect_queued()
-        if self.closed_by in ("client", "server"):
+        if self._disconnect is not None:
+            # Decided: by the client, the server, or the session itself (a send timeout, an
+            # overflow) in another task, whose abort is why this send was refused.
             return WebSocketDisconnect(self.close_code or 1006, self.close_reason)
+        told = getattr(exc, "disconnect", None)
+        if isinstance(told, dict) and told.get("type") == "websocket.disconnect":
+            return WebSocketDisconnect(int(told.get("code") or 1006), told.get("reason") or "")
         return WebSocketDisconnect(1006)
 
     async def _send_with_deadline(self, message: Message) -> None:
@@ -689,7 +696,7 @@ class SessionCore(HTTPConnection[StateT]):
         try:
             with trio.CancelScope(shield=True):
                 await self._send(message)
-        except OSError:
-            raise self._refused() from None
+        except OSError as exc:
+            raise self._refused(exc) from None
         if not _COUNTS_SCHEDULE_POINTS or task._schedule_points == points:
             await trio.lowlevel.cancel_shielded_checkpoint()

@@ -109,7 +109,7 @@ class SessionScope(SessionCore[StateT]):
         self._shield = option
         plane = getattr(self._send, "__self__", None)
         if isinstance(plane, DataPlane) and self._server_queue is not None:
-            self._write_now = plane.send_now
+            self._write_now = plane.send_data_now
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
         cls = type(self)

@@ -101,6 +101,15 @@ def session(
 
     Example::
 
+        import fastapi
+
+        app = fastapi.FastAPI()
+
+        async def push_updates(ws: trio_ws.WebSocket) -> None:  # cancelled with the session
+            while True:
+                await ws.send_text("tick")
+                await trio.sleep(1)
+
         @app.websocket("/chat")
         async def chat(websocket: fastapi.WebSocket) -> None:
             async with trio_ws.session(websocket) as ws:

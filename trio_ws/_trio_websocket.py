@@ -362,6 +362,10 @@ def trio_websocket_app(
     Moving a server from ``trio_websocket.serve_websocket`` to Hypercorn changes its serve line
     only::
 
+        async def handler(request):  # a trio-websocket server handler, unchanged
+            ws = await request.accept()
+            await ws.send_message(await ws.get_message())
+
         # before: await serve_websocket(handler, "127.0.0.1", 8000, ssl_context=None)
         app = trio_ws.trio_websocket_app(handler)  # hypercorn -k trio module:app
 

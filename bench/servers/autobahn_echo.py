@@ -1,6 +1,6 @@
 """Echo every message back, for the Autobahn testsuite (``bench/autobahn.py``).
 
-    python -m servers.autobahn_echo --port 9001 [--hypercorn]
+    python3 -m servers.autobahn_echo --port 9001 [--hypercorn]
 
 Under ``trio_ws.serve`` (data plane on) by default; ``--hypercorn`` runs plain
 ``hypercorn.trio.serve`` for comparison. ``websocket_max_message_size`` is 20 MiB (case 9.*

@@ -1,6 +1,6 @@
 """Plain Hypercorn (``hypercorn.trio.serve``, no trio_ws.serve) as one process, for counts.py.
 
-python -m servers.hypercorn_main --port 8101 --app raw|session
+python3 -m servers.hypercorn_main --port 8101 --app raw|session
 """
 
 from __future__ import annotations

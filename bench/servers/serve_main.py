@@ -1,6 +1,6 @@
 """Run an echo app under ``trio_ws.serve`` as one process (the bench worker is this process).
 
-    python -m servers.serve_main --port 8101 --app session [--no-data-plane]
+    python3 -m servers.serve_main --port 8101 --app session [--no-data-plane] [--no-coalescing]
 
 ``--app session`` is ``servers.session_echo`` (a trio_ws session per connection), ``--app raw``
 is ``servers.raw_echo`` (raw ASGI). Keepalive pings stay at serve's defaults (20 s, far longer
@@ -37,5 +37,12 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app", choices=["session", "raw"], default="session")
     parser.add_argument("--no-data-plane", action="store_true")
+    parser.add_argument(
+        "--no-coalescing", action="store_true", help="data plane write coalescing off"
+    )
     args = parser.parse_args()
+    if args.no_coalescing:
+        from trio_ws import _dataplane_cork
+
+        _dataplane_cork.ENABLED = False
     trio.run(main, args.port, args.app, not args.no_data_plane)

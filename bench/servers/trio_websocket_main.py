@@ -1,6 +1,6 @@
 """trio-websocket's own server (no ASGI, no Hypercorn) with the same /echo and /push endpoints.
 
-python -m servers.trio_websocket_main --port 8101
+python3 -m servers.trio_websocket_main --port 8101
 """
 
 from __future__ import annotations

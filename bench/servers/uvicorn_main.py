@@ -2,7 +2,7 @@
 
 Bench only (``pip install uvicorn uvloop``; not a trio_ws dependency).
 
-    python -m servers.uvicorn_main --port 8101
+    python3 -m servers.uvicorn_main --port 8101
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ worker processes and hosts. Each subscription has its own bounded backlog and ov
 ``publish`` never waits for a subscriber. See :func:`trio_ws.open_broadcast` and the
 "Broadcast" how-to page.
 
-Exceptions::
+Exceptions:
+
+.. code-block:: text
 
     Exception
     +-- BroadcastUnavailable          the backend (Redis) cannot take the message

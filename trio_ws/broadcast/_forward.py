@@ -15,12 +15,18 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     """Send each message of ``subscription`` to ``websocket``'s client until either ends.
 
     ``str`` messages go as text frames, ``bytes`` as binary frames. Meant to run beside the
-    handler's receive loop, as a helper task of the session::
+    handler's receive loop, as a helper task of the session (the whole program is on the
+    :doc:`broadcast page </broadcast>`)::
 
-        async with hub.subscribe(f"room:{room}", max_backlog=100) as sub:
-            ws.start_soon(forward, sub, ws)
-            async for text in ws.iter_text():
-                await hub.publish(f"room:{room}", text)
+        from trio_ws.broadcast import forward
+
+        async def chat(ws: trio_ws.WebSocket) -> None:
+            hub, room = ws.state.hub, ws.path_params["room"]
+            await ws.accept()
+            async with hub.subscribe(f"room:{room}", max_backlog=100) as sub:
+                ws.start_soon(forward, sub, ws)
+                async for text in ws.iter_text():
+                    await hub.publish(f"room:{room}", text)
 
     A client that stops reading holds up only this task: the subscription's backlog fills and
     its overflow policy applies (publishers and other subscribers never wait). With

@@ -32,9 +32,12 @@ async def open_broadcast(url: str | None = None) -> AsyncIterator[Hub]:
     subscription (their iteration stops) and closes the hub. Open it in the application's
     lifespan and hand it to handlers through the lifespan state::
 
+        import os
+        from contextlib import asynccontextmanager
+
         @asynccontextmanager
         async def lifespan(app):
-            async with trio_ws.open_broadcast(os.environ.get("BROADCAST_URL")) as hub:
+            async with trio_ws.open_broadcast(os.environ.get("TRIO_WS_BROADCAST_URL")) as hub:
                 yield {"hub": hub}          # handlers: ws.state.hub
 
     Args:

@@ -391,9 +391,15 @@ async def open_connection(
 
     Example::
 
-        async with trio_ws.testing.open_connection(app, "/echo") as client:
-            await client.send_text("hi")
-            assert await client.receive_text() == "hi"
+        async def echo(ws: trio_ws.WebSocket) -> None:
+            await ws.accept()
+            await ws.send_text(await ws.receive_text())
+
+        async def test_echo():
+            app = trio_ws.websocket_app(echo)
+            async with trio_ws.testing.open_connection(app, "/echo") as client:
+                await client.send_text("hi")
+                assert await client.receive_text() == "hi"
     """
     scope = websocket_scope(
         url,

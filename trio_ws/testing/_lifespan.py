@@ -90,9 +90,21 @@ async def open_lifespan(
 
     Example::
 
-        async with trio_ws.testing.open_lifespan(app) as state:
-            async with trio_ws.testing.open_connection(app, "/", state=state) as client:
-                ...
+        from contextlib import asynccontextmanager
+
+        @asynccontextmanager
+        async def lifespan(app):
+            yield {"greeting": "hello"}
+
+        async def greet(ws: trio_ws.WebSocket) -> None:
+            await ws.accept()
+            await ws.send_text(ws.state.greeting)
+
+        async def test_greeting():
+            app = trio_ws.Router([trio_ws.WebSocketRoute("/", greet)], lifespan=lifespan)
+            async with trio_ws.testing.open_lifespan(app) as state:
+                async with trio_ws.testing.open_connection(app, "/", state=state) as client:
+                    assert await client.receive_text() == "hello"
     """
     state = {} if state is None else state
     to_app, inbox = trio.open_memory_channel[Message](2)

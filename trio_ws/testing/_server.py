@@ -127,9 +127,16 @@ async def open_server(
 
     Example::
 
-        async with trio_ws.testing.open_server(app) as server:
-            async with trio_websocket.open_websocket_url(server.ws_url + "/echo") as ws:
-                ...
+        import trio_websocket
+
+        async def hello(ws: trio_ws.WebSocket) -> None:
+            await ws.accept()
+            await ws.send_text("hello")
+
+        async def test_hello():
+            async with trio_ws.testing.open_server(trio_ws.websocket_app(hello)) as server:
+                async with trio_websocket.open_websocket_url(server.ws_url + "/") as ws:
+                    assert await ws.get_message() == "hello"
     """
     config = Config() if config is None else copy.copy(config)
     config.bind = [_bind(host)]

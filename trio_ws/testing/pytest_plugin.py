@@ -9,10 +9,17 @@ name.)
 
 ``hypercorn_server`` is a factory, because the application varies from test to test::
 
+    import trio_websocket
+
+    async def echo(ws: trio_ws.WebSocket) -> None:
+        await ws.accept()
+        await ws.send_text(await ws.receive_text())
+
     async def test_echo(hypercorn_server):
-        async with hypercorn_server(app) as server:
+        async with hypercorn_server(trio_ws.websocket_app(echo)) as server:
             async with trio_websocket.open_websocket_url(server.ws_url + "/echo") as ws:
-                ...
+                await ws.send_message("hi")
+                assert await ws.get_message() == "hi"
 
 ``hypercorn_config`` makes the default configuration; override it in a ``conftest.py`` to
 change it for a directory of tests. The fixtures are synchronous, so they work under
