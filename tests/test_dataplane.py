@@ -36,6 +36,15 @@ TIMEOUT = 5.0
 # ---------------------------------------------------------------------------- the test app
 
 
+async def answer_lifespan(receive: Receive, send: Send) -> None:
+    """A raw app's lifespan: complete startup and shutdown."""
+    while True:
+        message = await receive()
+        await send({"type": message["type"] + ".complete"})
+        if message["type"] == "lifespan.shutdown":
+            return
+
+
 class Recorder:
     """A raw ASGI app that records what it sees; its behaviour is chosen by the path."""
 
@@ -59,11 +68,8 @@ class Recorder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "websocket":
             return
         self.scopes.append(scope)
@@ -154,29 +160,39 @@ class RawClient:
             stream = await trio.open_tcp_stream(host, int(port))
         else:
             stream = await trio.open_ssl_over_tcp_stream(host, int(port), ssl_context=ssl_context)
-        key = base64.b64encode(os.urandom(16))
-        request = (
-            (
-                f"GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-            ).encode()
-            + b"Sec-WebSocket-Key: "
-            + key
-            + b"\r\n"
-            + headers
-        )
-        await stream.send_all(request + b"\r\n")
-        head = b""
-        with trio.fail_after(TIMEOUT):
-            while b"\r\n\r\n" not in head:
-                chunk = await stream.receive_some(65536)
-                assert chunk, head
-                head += chunk
-        head, rest = head.split(b"\r\n\r\n", 1)
-        assert head.startswith(b"HTTP/1.1 101"), head
-        client = cls(stream)
-        client.ws.receive_data(rest)
+        async with cls.upgrade(stream, address, path, headers=headers) as client:
+            yield client
+
+    @classmethod
+    @asynccontextmanager
+    async def upgrade(
+        cls, stream: trio.abc.Stream, address: str, path: str = "/", *, headers: bytes = b""
+    ) -> AsyncIterator[RawClient]:
+        """Send the upgrade request on a connected ``stream``, check the 101; the client on it
+        (the stream is closed at the end)."""
         try:
+            key = base64.b64encode(os.urandom(16))
+            request = (
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                ).encode()
+                + b"Sec-WebSocket-Key: "
+                + key
+                + b"\r\n"
+                + headers
+            )
+            await stream.send_all(request + b"\r\n")
+            head = b""
+            with trio.fail_after(TIMEOUT):
+                while b"\r\n\r\n" not in head:
+                    chunk = await stream.receive_some(65536)
+                    assert chunk, head
+                    head += chunk
+            head, rest = head.split(b"\r\n\r\n", 1)
+            assert head.startswith(b"HTTP/1.1 101"), head
+            client = cls(stream)
+            client.ws.receive_data(rest)
             yield client
         finally:
             await trio.aclose_forcefully(stream)

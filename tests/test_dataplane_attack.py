@@ -128,27 +128,8 @@ async def slow_client(
     stream: trio.abc.Stream = trio.SocketStream(sock)
     if context is not None:
         stream = trio.SSLStream(stream, context, server_hostname=host)
-    key = base64.b64encode(os.urandom(16)).decode()
-    await stream.send_all(
-        (
-            f"GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    with trio.fail_after(TIMEOUT):
-        while b"\r\n\r\n" not in head:
-            chunk = await stream.receive_some(65536)
-            assert chunk, head
-            head += chunk
-    head, rest = head.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    client = RawClient(stream)
-    client.ws.receive_data(rest)
-    try:
+    async with RawClient.upgrade(stream, address) as client:
         yield client
-    finally:
-        await stream.aclose()
 
 
 BIG = 1 << 20

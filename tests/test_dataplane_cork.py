@@ -18,7 +18,7 @@ import pytest
 import trio
 from wsproto.events import CloseConnection, TextMessage
 
-from tests.test_dataplane import TIMEOUT, RawClient, serving
+from tests.test_dataplane import TIMEOUT, RawClient, answer_lifespan, serving
 from trio_ws import _dataplane_cork
 from trio_ws._dataplane import DataPlane
 from trio_ws._types import Receive, Scope, Send
@@ -48,11 +48,8 @@ def counting_sends(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
 def app_that(behaviour: Any) -> Any:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "websocket":
             return
         assert (await receive())["type"] == "websocket.connect"

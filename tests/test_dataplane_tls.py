@@ -29,7 +29,7 @@ from wsproto.events import CloseConnection, Ping, TextMessage
 from tests.test_dataplane import RawClient, Recorder, closes, frame, serving
 from tests.test_dataplane_deflate import assert_bomb_refused, small_limit
 from tests.test_server import serving as stoppable
-from tests.test_server_tls import wss_client
+from tests.test_server_tls import server_config, trusting, wss_client
 from trio_ws._dataplane import CLOSED_BY_KEY, DATAPLANE_EXTENSION
 
 TIMEOUT = 5.0
@@ -42,22 +42,12 @@ def ca() -> trustme.CA:
 
 @pytest.fixture
 def config(ca: trustme.CA, tmp_path: Path) -> Config:
-    pem = tmp_path / "server.pem"
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(pem)
-    config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.certfile = str(pem)
-    config.keyfile = str(pem)
-    config.graceful_timeout = 1.0
-    config.accesslog = None
-    return config
+    return server_config(ca, tmp_path, graceful_timeout=1.0)
 
 
 @pytest.fixture
 def context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
+    return trusting(ca)
 
 
 def upgrade(path: str) -> bytes:

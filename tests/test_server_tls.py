@@ -30,24 +30,34 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-@pytest.fixture
-def tls_config(ca: trustme.CA, tmp_path: Path) -> Config:
+def server_config(ca: trustme.CA, tmp_path: Path, graceful_timeout: float) -> Config:
+    """A Hypercorn config serving TLS on 127.0.0.1 (a free port) with a certificate of ``ca``."""
     pem = tmp_path / "server.pem"
     ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(pem)
     config = Config()
     config.bind = ["127.0.0.1:0"]
     config.certfile = str(pem)
     config.keyfile = str(pem)
-    config.graceful_timeout = 3.0
+    config.graceful_timeout = graceful_timeout
     config.accesslog = None
     return config
 
 
-@pytest.fixture
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
+def trusting(ca: trustme.CA) -> ssl.SSLContext:
+    """A client TLS context that trusts ``ca``."""
     context = ssl.create_default_context()
     ca.configure_trust(context)
     return context
+
+
+@pytest.fixture
+def tls_config(ca: trustme.CA, tmp_path: Path) -> Config:
+    return server_config(ca, tmp_path, graceful_timeout=3.0)
+
+
+@pytest.fixture
+def client_context(ca: trustme.CA) -> ssl.SSLContext:
+    return trusting(ca)
 
 
 def port_of(urls: list[str]) -> int:
