@@ -19,7 +19,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 
-from tests.test_handshake_serve import UPGRADE, exchange, raw_handshake
+from tests.test_handshake_serve import UPGRADE, count_tasks, exchange, leave_early, raw_handshake
 from trio_ws._types import Receive, Scope, Send
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -51,7 +51,9 @@ class Plain:
 
 
 @asynccontextmanager
-async def plain_hypercorn(accept: dict[str, Any] | None = None) -> AsyncIterator[Plain]:
+async def plain_hypercorn(
+    accept: dict[str, Any] | None = None, keep_alive_timeout: float = 5.0
+) -> AsyncIterator[Plain]:
     """Plain Hypercorn serving an app that accepts every WebSocket with ``accept``'s fields."""
     holder: list[Plain] = []
 
@@ -75,6 +77,7 @@ async def plain_hypercorn(accept: dict[str, Any] | None = None) -> AsyncIterator
     config.bind = ["127.0.0.1:0"]
     config.graceful_timeout = 0.5
     config.accesslog = None
+    config.keep_alive_timeout = keep_alive_timeout
     stop = trio.Event()
 
     async def run(*, task_status: trio.TaskStatus[list[str]]) -> None:
@@ -177,3 +180,20 @@ async def test_plain_hypercorn_leaves_the_connection_open_after_its_own_400() ->
                 await sock.recv(65536)
             assert still_open.cancelled_caught
         assert not server.died.is_set()
+
+
+async def test_plain_hypercorn_keeps_a_connection_task_until_keep_alive_timeout() -> None:
+    """A client that leaves before a complete request: its connection's task lives on until
+    ``keep_alive_timeout`` has passed since the connection opened (the timer is not stopped
+    when the peer leaves). ``serve`` stops the timer with the connection."""
+    async with plain_hypercorn(keep_alive_timeout=1.5) as server:
+        await trio.sleep(0.1)
+        baseline = count_tasks()
+        opened = trio.current_time()
+        await leave_early(server.port, UPGRADE, reset=False)
+        await trio.sleep(0.5)
+        assert count_tasks() > baseline  # the peer is long gone
+        with trio.fail_after(TIMEOUT):
+            while count_tasks() > baseline:  # noqa: ASYNC110 - tasks have no event
+                await trio.sleep(0.01)
+        assert trio.current_time() - opened >= 1.4

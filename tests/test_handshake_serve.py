@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,6 +293,48 @@ async def test_accepting_an_unoffered_subprotocol_raises_in_the_app_and_answers_
         await assert_echo(running.ws)
 
 
+async def leave_early(port: int, data: bytes, *, reset: bool) -> None:
+    """Connect, send ``data`` (perhaps nothing), and leave with a FIN or a reset."""
+    sock = trio.socket.socket()
+    with sock:
+        await sock.connect(("127.0.0.1", port))
+        if data:
+            await sock.send(data)
+        await trio.sleep(0.05)
+        if reset:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+EARLY_LEAVERS = {
+    "no bytes": b"",
+    "half a request line": UPGRADE[:10],
+    "headers cut off": UPGRADE,
+    "a plain HTTP request cut off": b"GET / HTTP/1.1\r\nHost: x\r\n",
+    "a plain HTTP request answered, then idle": b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["fin", "reset"])
+@pytest.mark.parametrize("data", EARLY_LEAVERS.values(), ids=EARLY_LEAVERS.keys())
+async def test_a_client_that_leaves_an_idle_connection_leaves_no_task(
+    data: bytes, reset: bool
+) -> None:
+    """Before a complete request, or between requests, plain Hypercorn keeps the connection's task
+    until ``keep_alive_timeout`` (5 s) has passed since it opened or went idle (pinned in test_handshake_hypercorn.py); under serve it ends with the
+    connection, so a port scan or a flood of cut-off handshakes holds nothing."""
+    app, seen = make_app()
+    async with serving(app) as running:
+        await assert_echo(running.ws)
+        await trio.sleep(0.1)
+        baseline = count_tasks()
+        await leave_early(port_of(running), data, reset=reset)
+        with trio.fail_after(1.0):  # well inside keep_alive_timeout
+            while count_tasks() > baseline:  # noqa: ASYNC110 - tasks have no event
+                await trio.sleep(0.01)
+        await assert_echo(running.ws)
+    assert seen.calls == 2  # the two probes only
+
+
 # -- the fuzz test -----------------------------------------------------------------------------
 
 FUZZ_COUNT = 240
@@ -367,6 +411,18 @@ def count_tasks() -> int:
     return count
 
 
+def task_names() -> list[str]:
+    """Every task's name, indented by depth: what a failed task count shows."""
+    names = []
+    pending = [(trio.lowlevel.current_root_task(), 0)]
+    while pending:
+        task, depth = pending.pop()
+        names.append("  " * depth + task.name)
+        for nursery in task.child_nurseries:
+            pending.extend((child, depth + 1) for child in nursery.child_tasks)
+    return names
+
+
 async def test_fuzzed_handshakes_never_stop_the_server(caplog: pytest.LogCaptureFixture) -> None:
     """Bounded in count and time: random damaged handshakes, 8 at a time, then a probe client
     is served, every task the fuzz caused on the server has ended, and the log stayed short."""
@@ -388,9 +444,10 @@ async def test_fuzzed_handshakes_never_stop_the_server(caplog: pytest.LogCapture
             async with trio.open_nursery() as nursery:
                 for data in cases:
                     nursery.start_soon(one, data)
-        with trio.fail_after(TIMEOUT):
+        with trio.move_on_after(TIMEOUT):
             while count_tasks() > baseline:  # noqa: ASYNC110 - tasks have no event
                 await trio.sleep(0.02)
+        assert count_tasks() <= baseline, task_names()
         await settled(seen)
         await assert_echo(running.ws)
     lines = [r for r in caplog.records if r.name == "trio_ws" and r.levelno >= logging.WARNING]

@@ -319,6 +319,20 @@ async def test_abort_closes_the_tcp_servers_socket() -> None:
                 await client.recv(1)
 
 
+def test_tcp_server_keep_alive_timer_is_a_stoppable_idle_task() -> None:
+    """``ServedTCPServer._read_data`` stops ``idle_task`` once Hypercorn's read loop ended."""
+    from hypercorn.trio.tcp_server import TCPServer
+    from hypercorn.trio.worker_context import TrioSingleTask
+
+    stream, _ = trio.testing.memory_stream_pair()
+    server = TCPServer(None, Config(), WorkerContext(None), {}, stream)  # type: ignore[arg-type]
+    assert isinstance(server.idle_task, TrioSingleTask)
+    assert inspect.iscoroutinefunction(TrioSingleTask.stop)
+    assert "idle_task.restart" in inspect.getsource(TCPServer.run)
+    assert "await self._read_data()" in inspect.getsource(TCPServer.run)
+    assert _internals.ServedTCPServer._read_data is not TCPServer._read_data
+
+
 # -- the data plane's handover (HypercornHandover, find_handover) ----------------------------------
 
 

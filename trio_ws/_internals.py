@@ -23,7 +23,9 @@ The hooks and the private names each relies on:
     ``hypercorn.app_wrappers.ASGIWrapper``. ``hypercorn.trio.tcp_server.TCPServer.run`` (the
     connection's task; closes the stream in its ``finally``), called with its global
     ``ProtocolWrapper`` rebound. ``hypercorn.protocol.ProtocolWrapper`` and its attribute
-    ``protocol`` (an ``H11Protocol`` for HTTP/1.1).
+    ``protocol`` (an ``H11Protocol`` for HTTP/1.1). ``TCPServer._read_data`` (returns once
+    the peer is gone and Hypercorn has handled ``Closed``) and ``TCPServer.idle_task.stop()``
+    (cancels the keep-alive timer, a task in the connection's task group).
 
 :class:`ServedH11Protocol` (WebSocket streams born :class:`ServedWSStream`)
     ``hypercorn.protocol.h11.H11Protocol._create_stream``, called with its global ``WSStream``
@@ -322,6 +324,17 @@ class ServedTCPServer(TCPServer):
                 raise rest from None
         except Exception as exc:
             self._trio_ws_note(exc)
+
+    async def _read_data(self) -> None:
+        """Hypercorn's read loop; then the keep-alive timer stops with the connection.
+
+        Hypercorn leaves the timer running when the peer leaves an idle connection (before a
+        complete request: a port scan, a health check, a cut-off handshake; or between HTTP
+        requests), so the connection's task, and what it holds, stays until
+        ``keep_alive_timeout`` (5 s) has passed since the connection opened or went idle.
+        """
+        await super()._read_data()
+        await self.idle_task.stop()
 
     def _trio_ws_note(self, exc: BaseException) -> None:
         while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
