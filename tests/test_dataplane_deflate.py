@@ -1,7 +1,7 @@
 """permessage-deflate on the data plane: inflation capped at ``websocket_max_message_size``.
 
 wsproto inflates a compressed frame whole, so a small frame could inflate to any size before the
-data plane's own 1009 check. ``trio_ws._internals.CappedDeflate`` inflates no more than a
+data plane's own 1009 check. ``trio_ws._wsproto_private.CappedDeflate`` inflates no more than a
 message may still grow by. Here: a differential test against wsproto's own extension (random
 messages, fragments, pings and byte splits: identical frames under a large limit, the same
 frames up to a 1009 under a small one), and a decompression bomb sent by a raw client to real
@@ -24,7 +24,7 @@ from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol, Opcode, ParseFailed
 
 from tests.test_dataplane import RawClient, Recorder, closes, serving
-from trio_ws import _internals
+from trio_ws import _wsproto_private
 from trio_ws._dataplane import CLOSED_BY_KEY
 
 DEFLATE = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
@@ -98,8 +98,8 @@ def test_capped_deflate_against_wsproto(seed: int) -> None:
     assert failed == 0
     limit = rng.choice([10**9, 70000, 20000, 3000, 50])
     capped = FrameProtocol(False, [capped_ext])
-    _internals.cap_inflation(capped, limit)
-    assert type(capped_ext) is _internals.CappedDeflate
+    _wsproto_private.cap_inflation(capped, limit)
+    assert type(capped_ext) is _wsproto_private.CappedDeflate
     got, failed = _frames(capped, wire, random.Random(split))
     if max(sizes) <= limit:
         assert (got, failed) == (expected, 0)
@@ -184,7 +184,7 @@ def test_control_frames_inside_a_compressed_message(seed: int) -> None:
                 wire += client.ping(b"%d" % pings)
                 pings += 1
     capped = FrameProtocol(False, [capped_ext])
-    _internals.cap_inflation(capped, 10**6)
+    _wsproto_private.cap_inflation(capped, 10**6)
     frames, failed = _frames(capped, bytes(wire), rng)
     assert failed == 0
     got: list[Any] = []

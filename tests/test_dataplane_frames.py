@@ -20,7 +20,7 @@ import pytest
 import trio
 from wsproto.frame_protocol import FrameProtocol
 
-from trio_ws import _internals
+from trio_ws import _wsproto_private
 from trio_ws._dataplane import DataPlane
 
 MAX_SIZE = 100_000
@@ -69,7 +69,13 @@ class FakeHook:
         def spawn(fn: Any) -> None:
             pass
 
-        return FakeSock(), self.raw, FrameProtocol(False, []), spawn, _internals.frame_protocol_idle
+        return (
+            FakeSock(),
+            self.raw,
+            FrameProtocol(False, []),
+            spawn,
+            _wsproto_private.frame_protocol_idle,
+        )
 
 
 async def run_plane(chunks: list[bytes], *, fast: bool) -> tuple[list[Any], bytes, Any]:

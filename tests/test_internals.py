@@ -30,7 +30,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request
 from wsproto.extensions import PerMessageDeflate
 
-from trio_ws import _internals
+from trio_ws import _internals, _wsproto_private
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -507,7 +507,7 @@ async def _check_handover(stream: Any, accepted_sock: Any) -> None:
     parts = hook.take_over()
     assert parts is not None
     sock, raw, proto, _spawn, idle = parts
-    assert idle is _internals.frame_protocol_idle
+    assert idle is _wsproto_private.frame_protocol_idle
     assert sock is accepted_sock
     assert hook.streamed is streamed
     if streamed:
@@ -534,17 +534,17 @@ async def test_frame_protocol_idle_reads_wsprotos_decoder_state() -> None:
 
     client = FrameProtocol(True, [])
     server = FrameProtocol(False, [])
-    assert _internals.frame_protocol_idle(server)
+    assert _wsproto_private.frame_protocol_idle(server)
     frame = bytes(client.send_data(b"abc", True))
     server.receive_bytes(frame[:1])  # one header byte buffered
     assert list(server.received_frames()) == []
-    assert not _internals.frame_protocol_idle(server)
+    assert not _wsproto_private.frame_protocol_idle(server)
     server.receive_bytes(frame[1:])
     assert len(list(server.received_frames())) == 1
-    assert _internals.frame_protocol_idle(server)
+    assert _wsproto_private.frame_protocol_idle(server)
     server.receive_bytes(bytes(client.send_data(b"first half", False)))
     assert len(list(server.received_frames())) == 1
-    assert not _internals.frame_protocol_idle(server)  # a fragmented message in progress
+    assert not _wsproto_private.frame_protocol_idle(server)  # a fragmented message in progress
 
 
 # -- the rebound functions -----------------------------------------------------------------------
