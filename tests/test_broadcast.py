@@ -107,6 +107,36 @@ async def test_close_policy_ends_the_slow_subscription_with_1008_too_slow_and_sp
             assert hub.statistics().overflow_closes == 1
 
 
+@pytest.mark.parametrize(
+    ("policy", "left", "dropped"),
+    [
+        ("drop_oldest", ["1", "2"], 1),  # the message put back is the oldest: it goes
+        ("drop_newest", ["0", "1"], 1),  # it stays the next one; the newest goes
+        ("close", None, 3),  # one message too many behind: the subscription ends
+    ],
+)
+async def test_a_message_forward_puts_back_into_a_full_backlog_meets_the_overflow_policy(
+    policy: str, left: list[str] | None, dropped: int
+) -> None:
+    """``forward`` puts a message back when its send was cancelled before the session sent
+    it; if the backlog filled meanwhile, the put-back message counts as the oldest."""
+    async with trio_ws.open_broadcast() as hub:
+        async with hub.subscribe("t", max_backlog=2, on_overflow=policy) as sub:  # type: ignore[arg-type]
+            await hub.publish("t", "0")
+            taken = await sub.items().__anext__()
+            await hub.publish("t", "1")
+            await hub.publish("t", "2")
+            sub._put_back(taken)
+            stats = sub.statistics()
+            assert (stats.dropped, stats.received) == (dropped, 0)
+            if left is None:
+                assert stats.overflowed
+                with pytest.raises(SubscriptionOverflow):
+                    await sub.__anext__()
+            else:
+                assert await drain(sub) == left
+
+
 async def test_overflow_wakes_a_reader_that_waits() -> None:
     async with trio_ws.open_broadcast() as hub:
         async with hub.subscribe("t", max_backlog=1) as sub:

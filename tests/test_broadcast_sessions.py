@@ -254,3 +254,78 @@ async def test_forward_sends_through_a_subclass_that_overrides_send_text() -> No
                 await hub.publish("t", "b")
                 assert await client.get_message() == "> a"
                 assert await client.get_message() == "> b"
+
+
+@pytest.mark.parametrize(
+    ("data_plane", "slow"),
+    [(True, False), (False, False), (False, True)],
+    ids=["data-plane", "hypercorn-send", "hypercorn-send-slow-reader"],
+)
+@pytest.mark.parametrize("seed", range(3))
+async def test_forward_cancelled_at_random_points_and_restarted_loses_and_repeats_nothing(
+    seed: int, data_plane: bool, slow: bool
+) -> None:
+    """``forward`` cancelled while it waits for a message, before its send, or while the send
+    waits for the client, then started again on the same subscription: the client gets every
+    message once, in order. A message taken from the backlog whose send was cancelled before
+    the session sent it goes back to the front.
+
+    Under the data plane a send cancelled while it waits for a client that stopped reading
+    aborts the connection (the frame was queued: nothing is lost or repeated on a connection
+    that is gone), so that variant's client reads promptly; under Hypercorn's send the write
+    is shielded and completes, and the cancellation arrives after it, when the message
+    counts as sent.
+    """
+    rng = random.Random(seed)
+    subs: list[Subscription] = []
+    cancelled = [0]
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.accept()
+        async with hub.subscribe("t", max_backlog=10_000) as sub:
+            subs.append(sub)
+
+            async def forward_with_pauses() -> None:
+                while True:
+                    with trio.move_on_after(rng.choice([0, 0.0002, 0.001, 0.005])):
+                        await forward(sub, ws)
+                        return
+                    cancelled[0] += 1
+
+            ws.start_soon(forward_with_pauses)
+            await ws.wait_disconnected()
+
+    filler = "y" * (16_000 if slow else 100)
+    count = 400
+    with trio.fail_after(60):
+        async with (
+            trio_ws.open_broadcast() as hub,
+            serving(Router([WebSocketRoute("/sub", handler)]), data_plane=data_plane) as url,
+            open_websocket_url(f"{url}/sub") as client,
+        ):
+            await wait_for(lambda: len(subs) == 1)
+            got: list[int] = []
+
+            done = trio.Event()
+
+            async def read() -> None:
+                while (message := await client.get_message()) != "end":
+                    assert isinstance(message, str)
+                    got.append(int(message.split(" ", 1)[0]))
+                    if slow and rng.random() < 0.05:
+                        await trio.sleep(0.01)  # the socket's buffers fill meanwhile
+                done.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                for i in range(count):
+                    await hub.publish("t", f"{i} {filler}")
+                    if rng.random() < 0.1:
+                        await trio.sleep(0.001)
+                while not done.is_set():  # an "end" lost like any message must not hang
+                    await hub.publish("t", "end")
+                    with trio.move_on_after(0.2):
+                        await done.wait()
+            assert got == list(range(count))
+            assert subs[0].statistics().dropped == 0
+    assert cancelled[0] > 10

@@ -562,6 +562,32 @@ class Subscription:
             self._in_line = True
             hub._wake_later(self)
 
+    def _put_back(self, item: _Item) -> None:
+        """``forward`` took ``item`` and its send was cancelled before the session sent it:
+        ``item`` is again the next message. If the backlog filled meanwhile, the overflow
+        policy treats it as the oldest message."""
+        if self._end is not None:
+            return
+        self._received -= 1
+        backlog = self._backlog
+        if len(backlog) >= self._max_backlog:
+            policy = self._on_overflow
+            if policy == "drop_oldest":
+                self._dropped += 1
+                self._hub._dropped += 1
+                return
+            if policy == "drop_newest":
+                backlog.pop()
+                self._dropped += 1
+                self._hub._dropped += 1
+            else:
+                self._dropped += 1 + len(backlog)
+                self._hub._dropped += 1 + len(backlog)
+                self._hub._overflow_closes += 1
+                self._finish("overflow")
+                return
+        backlog.appendleft(item)
+
     def _finish(self, how: str | None) -> None:
         """End the subscription: ``how`` is "closed", "overflow", or None (hub closed)."""
         if self._end is not None:
