@@ -30,6 +30,7 @@ def app_that_waits(outcome: dict[str, Any], go: trio.Event, done: trio.Event) ->
             await ws.send_text("late")
         except trio_ws.WebSocketDisconnect as exc:
             outcome["code"], outcome["reason"] = exc.code, exc.reason
+            outcome["known"] = (ws.close_code, ws.close_reason, ws.closed_by)
         outcome["messages"] = []
         try:
             while True:
@@ -79,6 +80,8 @@ async def test_a_refused_send_behind_a_full_channel_reports_the_real_ending(
     assert outcome["code"] == code
     if reason is not None:
         assert outcome["reason"] == reason
+    # The attributes agree with the exception at once, before the disconnect is read.
+    assert outcome["known"] == (code, outcome["reason"], closed_by)
     # Nothing the client sent before its ending is lost, and the final disconnect agrees.
     assert outcome["messages"] == [f"m{i}" for i in range(QUEUE)]
     assert outcome["final"][0] == code

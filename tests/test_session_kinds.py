@@ -609,5 +609,7 @@ async def test_a_refused_send_reports_the_disconnect_the_server_could_not_queue_
         server.send_hook = refusing
         with pytest.raises(WebSocketDisconnect) as info:
             await ws.send_text("late")
+        # The attributes agree at once, before the disconnect message is read.
+        assert (ws.close_code, ws.close_reason, ws.closed_by) == (4001, "gone", "client")
         server.send_hook = None
     assert (info.value.code, info.value.reason) == (4001, "gone")

@@ -658,6 +658,9 @@ class SessionCore(HTTPConnection[StateT]):
             return WebSocketDisconnect(self.close_code or 1006, self.close_reason)
         told = getattr(exc, "disconnect", None)
         if isinstance(told, dict) and told.get("type") == "websocket.disconnect":
+            # The same message the server queues next: close_code, close_reason and closed_by
+            # say now what they will say once it is read.
+            self._record_disconnect(told)
             return WebSocketDisconnect(int(told.get("code") or 1006), told.get("reason") or "")
         return WebSocketDisconnect(1006)
 
