@@ -19,7 +19,7 @@ import trustme
 from hypercorn.config import Config
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
-from tests.test_handshake_serve import UPGRADE
+from tests.test_handshake_serve import UPGRADE, count_tasks, leave_early, task_names
 from tests.test_server import make_app, serving
 
 TIMEOUT = 5.0
@@ -189,3 +189,39 @@ async def test_wss_bad_handshake_gets_400_and_the_server_keeps_serving(
         assert answer.startswith(b"HTTP/1.1 400 ")
         await assert_wss_echo(port, client_context)
     assert probe.data_plane == [True]
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", bytes.fromhex("160301020001"), b"handshake", UPGRADE],
+    ids=["no-bytes", "cut-off-client-hello", "tls-handshake-only", "tls-then-cut-off-request"],
+)
+async def test_a_tls_client_that_leaves_early_leaves_no_task(
+    sent: bytes, tls_config: Config, client_context: ssl.SSLContext
+) -> None:
+    """The same kind as ``test_handshake_serve``'s early leavers, over TLS: before, during and
+    after the TLS handshake, the connection's task ends with the connection (well inside
+    Hypercorn's ``keep_alive_timeout``)."""
+    app, _ = make_app()
+    async with serving(app, config=tls_config) as running:
+        port = port_of(running.urls)
+        await assert_wss_echo(port, client_context)
+        await trio.sleep(0.1)
+        baseline = count_tasks()
+        if sent in (b"handshake", UPGRADE):
+            with trio.fail_after(TIMEOUT):
+                stream = await trio.open_ssl_over_tcp_stream(
+                    "127.0.0.1", port, ssl_context=client_context
+                )
+                await stream.do_handshake()
+                if sent == UPGRADE:
+                    await stream.send_all(UPGRADE)
+                await trio.sleep(0.05)
+            await trio.aclose_forcefully(stream.transport_stream)
+        else:
+            await leave_early(port, sent, reset=False)
+        with trio.move_on_after(1.0):
+            while count_tasks() > baseline:  # noqa: ASYNC110 - tasks have no event
+                await trio.sleep(0.01)
+        assert count_tasks() <= baseline, task_names()
+        await assert_wss_echo(port, client_context)
