@@ -267,14 +267,13 @@ async def test_forward_cancelled_at_random_points_and_restarted_loses_and_repeat
 ) -> None:
     """``forward`` cancelled while it waits for a message, before its send, or while the send
     waits for the client, then started again on the same subscription: the client gets every
-    message once, in order. A message taken from the backlog whose send was cancelled before
-    the session sent it goes back to the front.
+    message once, in order. A message taken whose send had not begun goes back to the front.
 
     Under the data plane a send cancelled while it waits for a client that stopped reading
     aborts the connection (the frame was queued: nothing is lost or repeated on a connection
-    that is gone), so that variant's client reads promptly; under Hypercorn's send the write
-    is shielded and completes, and the cancellation arrives after it, when the message
-    counts as sent.
+    that is gone), so that variant's client reads promptly; under Hypercorn's HTTP/1.1 send the
+    write is shielded and completes, and the cancellation arrives after it.
+    (``test_broadcast_h2.py``: a send cancelled under way is not repeated.)
     """
     rng = random.Random(seed)
     subs: list[Subscription] = []

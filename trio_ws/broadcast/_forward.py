@@ -43,11 +43,13 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
     `~trio_ws.WebSocket` subclass that overrides ``send``, ``send_text`` or ``send_bytes``
     gets every message through its override instead.
 
-    Cancelling it loses nothing: a message whose send was cancelled before the session sent
-    it goes back to the front of the subscription's backlog (the overflow policy counts it
-    as the oldest if the backlog filled meanwhile), so a ``forward`` started again gets it
-    next. A subclass that overrides a send method gets no such guarantee (whether its
-    override sent the message cannot be known).
+    Cancelled between taking a message and starting its send (a deadline that expired, an
+    overflow), it puts the message back at the front of the subscription's backlog (the
+    overflow policy counts it as the oldest if the backlog filled meanwhile), so a
+    ``forward`` started again gets it next. A send cancelled once under way is not repeated:
+    the server may have queued the message already (Hypercorn's HTTP/2 send does, then waits
+    for room), and under `trio_ws.serve`'s data plane such a cancellation aborts the
+    connection.
 
     Returns when the subscription ends (its hub closed).
 
@@ -62,7 +64,6 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
             # session if its server takes it without waiting (Subscription._offer).
             subscription._sink = websocket._send_now
             subscription._sink_task = trio.lowlevel.current_task()
-        counted = _counts_sends(websocket)
         try:
             backlog = subscription._backlog
             while True:
@@ -75,36 +76,25 @@ async def forward(subscription: Subscription, websocket: WebSocket) -> None:
                         item = await subscription._next()
                     except StopAsyncIteration:
                         return  # noqa: ASYNC910 (_next checkpointed first)
-                message = item[1]
-                sent = websocket._messages_out
                 try:
-                    if isinstance(message, str):
-                        await websocket.send_text(message)
-                    else:
-                        await websocket.send_bytes(message)
+                    await trio.lowlevel.checkpoint_if_cancelled()
                 except trio.Cancelled:
-                    if counted and websocket._messages_out == sent:
-                        subscription._put_back(item)  # not sent: it stays the next one
+                    # Cancelled before the send began: the message stays the next one. A send
+                    # cancelled once under way may have queued it (Hypercorn's HTTP/2 send
+                    # does, then waits), so it is never put back.
+                    subscription._put_back(item)
                     raise
+                message = item[1]
+                if isinstance(message, str):
+                    await websocket.send_text(message)
+                else:
+                    await websocket.send_bytes(message)
         finally:
             subscription._cancel_on_overflow.discard(scope)
             if subscription._sink_task is trio.lowlevel.current_task():
                 subscription._sink = subscription._sink_task = None
     if scope.cancelled_caught:
         raise SubscriptionOverflow()
-
-
-def _counts_sends(websocket: WebSocket) -> bool:
-    """Whether ``websocket`` is a session whose ``send_text``/``send_bytes`` are trio_ws's own,
-    which count a message as sent (``_messages_out``) before their last checkpoint: then a
-    cancelled send that did not count it did not send it."""
-    cls = type(websocket)
-    return (
-        websocket._nursery is not None
-        and cls.send is SessionCore._session_send
-        and cls.send_text is WebSocket.send_text
-        and cls.send_bytes is WebSocket.send_bytes
-    )
 
 
 def _sends_plainly(websocket: WebSocket) -> bool:
