@@ -333,6 +333,24 @@ def test_tcp_server_keep_alive_timer_is_a_stoppable_idle_task() -> None:
     assert _internals.ServedTCPServer._read_data is not TCPServer._read_data
 
 
+def test_served_protocol_wrapper_creates_served_protocols() -> None:
+    """HTTP/2 by ALPN is :class:`ServedH2Protocol` (prior knowledge and ``h2c`` go through the
+    rebound ``handle``: ``tests/test_h2_leavers.py``); HTTP/1.1 is ``ServedH11Protocol``."""
+    from hypercorn.protocol.h2 import StreamBuffer
+
+    stream, _ = trio.testing.memory_stream_pair()
+    args = (None, Config(), WorkerContext(None), None, {}, False, None, None, stream)
+    h2 = _internals._served_protocol(*args, alpn_protocol="h2")
+    h11 = _internals._served_protocol(*args, alpn_protocol="http/1.1")
+    assert type(h2.protocol) is _internals.ServedH2Protocol
+    assert type(h11.protocol) is _internals.ServedH11Protocol
+    assert h2.protocol.stream_buffers == {}
+    assert inspect.iscoroutinefunction(StreamBuffer.close)
+    source = inspect.getsource(StreamBuffer.close)
+    assert "_is_empty.set()" in source
+    assert "_paused.set()" in source
+
+
 # -- the data plane's handover (HypercornHandover, find_handover) ----------------------------------
 
 

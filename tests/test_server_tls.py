@@ -225,3 +225,41 @@ async def test_a_tls_client_that_leaves_early_leaves_no_task(
                 await trio.sleep(0.01)
         assert count_tasks() <= baseline, task_names()
         await assert_wss_echo(port, client_context)
+
+
+async def test_an_h2_peer_over_tls_that_leaves_before_its_answer_leaves_no_task(
+    tls_config: Config, client_context: ssl.SSLContext
+) -> None:
+    """ALPN ``h2`` (what browsers use): the HTTP/2 protocol that ``serve`` creates for it ends
+    the app's sends with the connection (``tests/test_h2_leavers.py`` has the cleartext cases)."""
+    import h2.config
+    import h2.connection
+
+    from tests.test_h2_leavers import make_http_app
+
+    done: list[str] = []
+    client_context.set_alpn_protocols(["h2"])
+    async with serving(make_http_app(0.3, b"x", done), config=tls_config) as running:
+        await trio.sleep(0.1)
+        baseline = count_tasks()
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        conn.initiate_connection()
+        conn.send_headers(
+            1,
+            [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "x")],
+            end_stream=True,
+        )
+        with trio.fail_after(TIMEOUT):
+            stream = await trio.open_ssl_over_tcp_stream(
+                "127.0.0.1", port_of(running.urls), ssl_context=client_context
+            )
+            await stream.do_handshake()
+            assert stream.selected_alpn_protocol() == "h2"
+            await stream.send_all(conn.data_to_send())
+            await trio.sleep(0.05)
+        await trio.aclose_forcefully(stream.transport_stream)
+        with trio.move_on_after(2.0):
+            while count_tasks() > baseline:  # noqa: ASYNC110 - tasks have no event
+                await trio.sleep(0.01)
+        assert count_tasks() <= baseline, "\n".join(task_names())
+    assert done == ["2"]

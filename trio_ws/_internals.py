@@ -23,9 +23,19 @@ The hooks and the private names each relies on:
     ``hypercorn.app_wrappers.ASGIWrapper``. ``hypercorn.trio.tcp_server.TCPServer.run`` (the
     connection's task; closes the stream in its ``finally``), called with its global
     ``ProtocolWrapper`` rebound. ``hypercorn.protocol.ProtocolWrapper`` and its attribute
-    ``protocol`` (an ``H11Protocol`` for HTTP/1.1). ``TCPServer._read_data`` (returns once
-    the peer is gone and Hypercorn has handled ``Closed``) and ``TCPServer.idle_task.stop()``
-    (cancels the keep-alive timer, a task in the connection's task group).
+    ``protocol`` (an ``H11Protocol`` for HTTP/1.1), whose ``__init__`` and ``handle`` are
+    called with their global ``H2Protocol`` rebound. ``TCPServer._read_data`` (returns once
+    the peer is gone and Hypercorn has handled ``Closed``), ``TCPServer.idle_task.stop()``
+    (cancels the keep-alive timer, a task in the connection's task group) and
+    ``TCPServer.protocol_send(event)`` (``Updated`` events from ``hypercorn.events`` start and
+    stop the timer).
+
+:class:`ServedH2Protocol` (sends end with the connection)
+    A subclass of ``hypercorn.protocol.h2.H2Protocol``: ``handle(Closed())`` sets ``closed``,
+    ``stream_buffers`` maps stream ids to ``StreamBuffer`` objects whose ``close()`` wakes a
+    ``drain()`` and a ``push()`` that waits for room, and ``stream_send(event)`` takes the
+    events ``Body``, ``Data``, ``EndBody``, ``EndData`` and ``Trailers`` (which wait on those
+    buffers) from ``hypercorn.protocol.events``; ``Closed`` is ``hypercorn.events.Closed``.
 
 :class:`ServedH11Protocol` (WebSocket streams born :class:`ServedWSStream`)
     ``hypercorn.protocol.h11.H11Protocol._create_stream``, called with its global ``WSStream``
@@ -115,14 +125,24 @@ if sys.version_info < (3, 11):  # pragma: no cover
 try:
     import hypercorn.trio.run
     from hypercorn.app_wrappers import ASGIWrapper
+    from hypercorn.events import Closed, Updated
     from hypercorn.protocol import ProtocolWrapper
-    from hypercorn.protocol.events import Body, Data, Request, StreamClosed
+    from hypercorn.protocol.events import (
+        Body,
+        Data,
+        EndBody,
+        EndData,
+        Request,
+        StreamClosed,
+        Trailers,
+    )
+    from hypercorn.protocol.h2 import H2Protocol
     from hypercorn.protocol.h11 import H11Protocol
     from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
     from hypercorn.trio.tcp_server import TCPServer
 except ImportError as _exc:  # pragma: no cover - every checked version has all of these
     _IMPORT_PROBLEM = f"Hypercorn's internals moved ({_exc})"
-    WSStream = TCPServer = H11Protocol = object  # type: ignore[assignment,misc]
+    WSStream = TCPServer = H11Protocol = H2Protocol = ProtocolWrapper = object  # type: ignore[assignment,misc]
 else:
     _IMPORT_PROBLEM = ""
 
@@ -274,9 +294,38 @@ def rebound(function: Any, name: str, value: object) -> Any:
     return clone
 
 
+class ServedH2Protocol(H2Protocol):
+    """Hypercorn's HTTP/2 protocol, whose streams' sends end when the connection does.
+
+    Once the peer has gone, Hypercorn's ``send_task`` (which empties the streams' buffers) has
+    ended, and an app's ``send`` waits forever: the last body part drains a buffer nobody
+    empties, a large one waits for room that never comes. The connection's task, the app's task
+    and the socket then never end. Here the buffers are closed with the connection (which
+    wakes every waiting send) and later body sends return at once, as on HTTP/1.1.
+    """
+
+    async def handle(self, event: Any) -> None:
+        await super().handle(event)
+        if isinstance(event, Closed):
+            for buffer in list(self.stream_buffers.values()):
+                await buffer.close()
+
+    async def stream_send(self, event: Any) -> None:
+        if self.closed and isinstance(event, (Body, Data, EndBody, EndData, Trailers)):
+            await trio.lowlevel.checkpoint()  # a send loop after the peer left must not spin
+            return
+        await super().stream_send(event)
+
+
+class ServedProtocolWrapper(ProtocolWrapper):
+    """Hypercorn's ``ProtocolWrapper`` creating :class:`ServedH2Protocol` for HTTP/2 (ALPN,
+    prior knowledge and the ``h2c`` upgrade); ``__init__`` and ``handle`` are set below."""
+
+
 def _served_protocol(*args: Any, **kwargs: Any) -> Any:
-    """Hypercorn's ``ProtocolWrapper``, its HTTP/1.1 protocol re-classed (HTTP/2 is left alone)."""
-    wrapper = ProtocolWrapper(*args, **kwargs)
+    """Hypercorn's ``ProtocolWrapper`` with the served protocols: HTTP/1.1 re-classed into
+    :class:`ServedH11Protocol`, HTTP/2 created as :class:`ServedH2Protocol`."""
+    wrapper = ServedProtocolWrapper(*args, **kwargs)
     if type(wrapper.protocol) is H11Protocol:
         wrapper.protocol.__class__ = ServedH11Protocol
     return wrapper
@@ -307,16 +356,28 @@ class ServedTCPServer(TCPServer):
         except Exception as exc:
             self._trio_ws_note(exc)
 
+    #: Whether Hypercorn's read loop has ended (the peer is gone): the keep-alive timer is off.
+    _trio_ws_read_ended = False
+
     async def _read_data(self) -> None:
         """Hypercorn's read loop; then the keep-alive timer stops with the connection.
 
         Hypercorn leaves the timer running when the peer leaves an idle connection (before a
         complete request: a port scan, a health check, a cut-off handshake; or between HTTP
-        requests), so the connection's task, and what it holds, stays until
-        ``keep_alive_timeout`` (5 s) has passed since the connection opened or went idle.
+        requests), and HTTP/2 starts it again when a stream the app answers after the peer
+        left ends; the connection's task, and what it holds, then stays until
+        ``keep_alive_timeout`` (5 s) has passed.
         """
         await super()._read_data()
+        self._trio_ws_read_ended = True
         await self.idle_task.stop()
+
+    async def protocol_send(self, event: Any) -> None:
+        """Hypercorn's ``protocol_send``, except that the timer stays off once the peer left."""
+        if self._trio_ws_read_ended and isinstance(event, Updated):
+            await trio.lowlevel.checkpoint()
+            return
+        await super().protocol_send(event)
 
     def _trio_ws_note(self, exc: BaseException) -> None:
         while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
@@ -587,6 +648,12 @@ class CloseRecorder:
 
 try:
     ServedTCPServer._trio_ws_run = rebound(TCPServer.run, "ProtocolWrapper", _served_protocol)
+    ServedProtocolWrapper.__init__ = rebound(  # type: ignore[method-assign]
+        ProtocolWrapper.__init__, "H2Protocol", ServedH2Protocol
+    )
+    ServedProtocolWrapper.handle = rebound(  # type: ignore[method-assign]
+        ProtocolWrapper.handle, "H2Protocol", ServedH2Protocol
+    )
     ServedH11Protocol._create_stream = rebound(  # type: ignore[method-assign]
         H11Protocol._create_stream, "WSStream", ServedWSStream
     )
