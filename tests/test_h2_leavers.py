@@ -26,6 +26,7 @@ from hypercorn.config import Config
 
 from tests.test_handshake_serve import count_tasks, task_names
 from tests.test_server import serving
+from trio_ws import _internals
 
 TIMEOUT = 5.0
 
@@ -111,7 +112,18 @@ async def tasks_end(baseline: int, within: float) -> bool:
 Server = Callable[[Any, Config], Any]
 
 
-@pytest.mark.parametrize("h2c", [False, True], ids=["prior-knowledge", "h2c-upgrade"])
+# Hypercorn 0.17's h2c upgrade builds h2's RequestReceived without arguments, which h2 4.2 and
+# later refuse (``stream_id`` is required): the connection fails inside Hypercorn (logged and
+# closed by serve's per-connection firewall) before any app runs.
+H2C_BROKEN = _internals.hypercorn_version() < (0, 18)
+H2C = pytest.param(
+    True,
+    id="h2c-upgrade",
+    marks=pytest.mark.skipif(H2C_BROKEN, reason="Hypercorn 0.17's h2c upgrade fails with h2 4.2+"),
+)
+
+
+@pytest.mark.parametrize("h2c", [pytest.param(False, id="prior-knowledge"), H2C])
 @pytest.mark.parametrize(
     ("delay", "body", "read_first"),
     [(0.3, b"x", False), (0.0, b"x" * 40_000, True)],
