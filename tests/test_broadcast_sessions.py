@@ -20,6 +20,7 @@ import trio.lowlevel
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 import trio_ws
+from tests.test_dataplane import answer_lifespan
 from trio_ws import Router, WebSocket, WebSocketRoute
 from trio_ws._dataplane import DataPlane
 from trio_ws.broadcast import Hub, Subscription, forward
@@ -233,11 +234,8 @@ async def test_forward_sends_through_a_subclass_that_overrides_send_text() -> No
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         ws = Prefixed(scope, receive, send)
         async with ws:
             await ws.accept()

@@ -24,6 +24,7 @@ import pytest
 import trio
 from hypercorn.config import Config
 
+from tests.test_dataplane import answer_lifespan
 from tests.test_handshake_serve import count_tasks, task_names
 from tests.test_server import serving
 from trio_ws import _internals
@@ -34,11 +35,8 @@ TIMEOUT = 5.0
 def make_http_app(delay: float, body: bytes, done: list[str]) -> Any:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                await send({"type": message["type"] + ".complete"})
-                if message["type"] == "lifespan.shutdown":
-                    return
+            await answer_lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         await trio.sleep(delay)  # the peer may have left by now
