@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import h2.config
+import h2.connection
 import pytest
 import trio
 import trustme
 from hypercorn.config import Config
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 
+from tests.test_h2_leavers import make_http_app
 from tests.test_handshake_serve import UPGRADE, count_tasks, leave_early, task_names
 from tests.test_server import make_app, serving
 
@@ -192,12 +195,12 @@ async def test_wss_bad_handshake_gets_400_and_the_server_keeps_serving(
 
 
 @pytest.mark.parametrize(
-    "sent",
-    [b"", bytes.fromhex("160301020001"), b"handshake", UPGRADE],
+    ("over_tls", "sent"),
+    [(False, b""), (False, bytes.fromhex("160301020001")), (True, b""), (True, UPGRADE)],
     ids=["no-bytes", "cut-off-client-hello", "tls-handshake-only", "tls-then-cut-off-request"],
 )
 async def test_a_tls_client_that_leaves_early_leaves_no_task(
-    sent: bytes, tls_config: Config, client_context: ssl.SSLContext
+    over_tls: bool, sent: bytes, tls_config: Config, client_context: ssl.SSLContext
 ) -> None:
     """The same kind as ``test_handshake_serve``'s early leavers, over TLS: before, during and
     after the TLS handshake, the connection's task ends with the connection (well inside
@@ -208,14 +211,14 @@ async def test_a_tls_client_that_leaves_early_leaves_no_task(
         await assert_wss_echo(port, client_context)
         await trio.sleep(0.1)
         baseline = count_tasks()
-        if sent in (b"handshake", UPGRADE):
+        if over_tls:  # ``sent`` goes after the TLS handshake
             with trio.fail_after(TIMEOUT):
                 stream = await trio.open_ssl_over_tcp_stream(
                     "127.0.0.1", port, ssl_context=client_context
                 )
                 await stream.do_handshake()
-                if sent == UPGRADE:
-                    await stream.send_all(UPGRADE)
+                if sent:
+                    await stream.send_all(sent)
                 await trio.sleep(0.05)
             await trio.aclose_forcefully(stream.transport_stream)
         else:
@@ -232,11 +235,6 @@ async def test_an_h2_peer_over_tls_that_leaves_before_its_answer_leaves_no_task(
 ) -> None:
     """ALPN ``h2`` (what browsers use): the HTTP/2 protocol that ``serve`` creates for it ends
     the app's sends with the connection (``tests/test_h2_leavers.py`` has the cleartext cases)."""
-    import h2.config
-    import h2.connection
-
-    from tests.test_h2_leavers import make_http_app
-
     done: list[str] = []
     client_context.set_alpn_protocols(["h2"])
     async with serving(make_http_app(0.3, b"x", done), config=tls_config) as running:

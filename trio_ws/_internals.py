@@ -338,7 +338,8 @@ class ServedTCPServer(TCPServer):
     for an upgrade request with a body, ``UnicodeDecodeError`` for a non-ASCII
     ``Sec-WebSocket-Protocol``...) end the whole server. Here it is logged (throttled) and the
     connection, already closed by ``TCPServer.run``'s own cleanup, is gone; cancellation still
-    propagates. Its HTTP/1.1 protocol is :class:`ServedH11Protocol`.
+    propagates. Its HTTP/1.1 protocol is :class:`ServedH11Protocol`, its HTTP/2 protocol
+    :class:`ServedH2Protocol`; once the peer has gone, its keep-alive timer stays off.
     """
 
     #: Hypercorn's own ``TCPServer.run``, creating the served protocol (set below).

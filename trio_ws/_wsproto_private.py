@@ -21,11 +21,11 @@ The names each relies on:
     ``_inbound_compressed``, ``_inbound_is_compressible`` and ``_decompressor`` (a zlib
     decompress object; None for a fresh context at the next message) and relies on
     ``frame_inbound_header``, ``frame_inbound_payload_data`` and ``frame_inbound_complete``
-    (wsproto's ``Extension`` interface) being called per frame,
-    and on ``CloseReason.MESSAGE_TOO_BIG`` returned from them ending the parse with
-    ``ParseFailed`` (code 1009). It also saves ``_inbound_compressed`` and
-    ``_inbound_is_compressible`` across a control frame inside a fragmented message, which
-    wsproto's own steps reset (the fragments after a ping would pass on still compressed).
+    (wsproto's ``Extension`` interface) being called per frame, and on
+    ``CloseReason.MESSAGE_TOO_BIG`` returned from them ending the parse with ``ParseFailed``
+    (code 1009). It also saves ``_inbound_compressed`` and ``_inbound_is_compressible`` across
+    a control frame inside a fragmented message, which wsproto's own steps reset (the
+    fragments after a ping would pass on still compressed).
 """
 
 from __future__ import annotations
